@@ -1,0 +1,1 @@
+//! Conformance checks every adapter of a port must pass; each adapter's tests call them.

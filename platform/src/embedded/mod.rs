@@ -1,0 +1,1 @@
+//! Embedded adapters: what `pinta up` runs on with no configuration and no server to install.

@@ -1,0 +1,24 @@
+//! `pinta-platform`: everything a service needs from the outside world, behind small traits.
+//!
+//! * [`ports`] — the traits services depend on: [`ports::ObjectStore`], [`ports::EventPublisher`],
+//!   [`ports::EventReceiver`], [`ports::DeadLetterStore`], [`ports::ProductionSource`], [`ports::Clock`].
+//! * [`embedded`] — the default adapters used by `pinta up`: a local-directory object store with atomic
+//!   create-only writes, an in-process bus with SQS-like semantics, a dead-letter folder.
+//! * [`sql`] — the source database adapter (SQLite or MySQL through `sqlx`) and its migrations.
+//! * [`runner`] — drives an [`runner::EventHandler`] from a receiver: decode, de-duplicate, handle,
+//!   publish, ack; retries with backoff; dead-letters what cannot succeed.
+//! * [`retry`] — exponential backoff with jitter.
+//! * [`inbox`] — the processed-event log that makes redeliveries harmless.
+//! * [`conformance`] — checks every adapter of a port must pass.
+//! * [`telemetry`] — tracing set-up (human-readable locally, JSON in AWS).
+//!
+//! Invariant: service crates see only the traits; SDK and driver types never cross this crate's API.
+
+pub mod conformance;
+pub mod embedded;
+pub mod inbox;
+pub mod ports;
+pub mod retry;
+pub mod runner;
+pub mod sql;
+pub mod telemetry;

@@ -1,0 +1,1 @@
+//! dashboard-gateway service (being written).

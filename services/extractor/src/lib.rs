@@ -1,0 +1,1 @@
+//! extractor service (being written).

@@ -1,0 +1,1 @@
+//! validator service (being written).
