@@ -7,11 +7,13 @@
 //! * [`tables`] — the Arrow schemas of the curated and quarantine Parquet files.
 //! * [`schemas`] — JSON Schemas generated from the payload types (committed under `schemas/`).
 //! * [`catalog`] — the catalogue snapshot (operators, paint types) rows are validated against.
+//! * [`control`] — bookkeeping records under `_control/` (day completion records).
 //! * [`trace`] — W3C `traceparent` values carried by every envelope.
 //!
 //! Invariant: this crate does no I/O. It only describes data.
 
 pub mod catalog;
+pub mod control;
 pub mod envelope;
 pub mod events;
 pub mod layout;
