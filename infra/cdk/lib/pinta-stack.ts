@@ -327,8 +327,13 @@ export class PintaStack extends Stack {
         ...(vpc
           ? { vpc: this.vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }, securityGroups: [extractorSg] }
           : {}),
-        ...(s === 'extractor' ? { deadLetterQueue: this.extractorDlq, retryAttempts: 2 } : {}),
+        ...(s === 'extractor' ? { retryAttempts: 2 } : {}),
       });
+      if (s === 'extractor') {
+        // Failed asynchronous (scheduled) invocations go to the extractor DLQ. Set on the L1 resource so
+        // the role gets exactly sqs:SendMessage (the L2 `deadLetterQueue` prop would add more actions).
+        (fn.node.defaultChild as lambda.CfnFunction).deadLetterConfig = { targetArn: this.extractorDlq.queueArn };
+      }
       roles[s] = role;
       functions[s] = fn;
       return fn;
@@ -345,6 +350,7 @@ export class PintaStack extends Stack {
       [
         ...this.bucketStatements('extractor'),
         ...publishTo(this.pipelineTopic),
+        this.dlqSendStatement(this.extractorDlq),
         new iam.PolicyStatement({ sid: 'ReadSourceDbSecret', actions: ['secretsmanager:GetSecretValue'], resources: [secretArn] }),
         new iam.PolicyStatement({
           sid: 'ManageVpcNetworkInterfaces',
