@@ -41,7 +41,9 @@ echo "== type check (tsc)"
 npx tsc --noEmit -p .
 
 echo "== assertion and cdk-nag tests (jest)"
-npx jest --ci
+npx jest --ci --maxWorkers=2 --json --outputFile="$WORK/jest.json"
+read -r JEST_PASSED JEST_FAILED < <(node -e 'const r=require(process.argv[1]);console.log(r.numPassedTests, r.numFailedTests)' "$WORK/jest.json")
+[[ "$JEST_FAILED" == 0 && "$JEST_PASSED" -gt 0 ]] || { echo "test.sh: jest reported $JEST_FAILED failed, $JEST_PASSED passed" >&2; exit 1; }
 
 # Placeholder Lambda assets: the layout of `cargo lambda build --release --arm64`.
 ASSETS="$WORK/lambda"
@@ -72,3 +74,4 @@ echo "== cfn-lint on ${#templates[@]} template(s)"
 "$CFN_LINT" --ignore-checks W3005 -- "${templates[@]}"
 echo "cfn-lint: ${#templates[@]} template(s) passed"
 echo "infra/cdk: all checks passed"
+echo "cdk: ${JEST_PASSED} passed, ${JEST_FAILED} failed"
