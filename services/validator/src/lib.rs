@@ -1,1 +1,27 @@
-//! validator service (being written).
+//! `pinta-validator`: applies the rule set to a staged production day.
+//!
+//! * [`rules`] — the rule set as data (TOML), with per-rule switch and severity.
+//! * [`staging`] — reads the transformer's Arrow IPC staging file into [`StagingRow`]s.
+//! * [`validate`](mod@validate) — the pure rule logic: [`validate()`] gives a [`Validation`].
+//! * [`output`] — the curated and quarantine Parquet files (contracted schemas, deterministic bytes).
+//! * [`handler`] — the [`Validator`] event handler: outputs, events, then the day record.
+//! * [`config`] — [`ValidatorConfig`] from the environment (`PINTA_RULES_FILE`).
+//! * [`error`] — [`ValidatorError`] and how the runner treats each failure.
+//!
+//! Invariant: every input row ends up in exactly one of the two output files.
+
+pub mod config;
+pub mod error;
+pub mod handler;
+pub mod output;
+pub mod rules;
+pub mod staging;
+pub mod validate;
+
+pub use config::ValidatorConfig;
+pub use error::{ConfigError, ValidatorError};
+pub use handler::{DayOutcome, Validator};
+pub use output::{OutputError, write_curated_parquet, write_quarantine_parquet};
+pub use rules::{RuleConfig, RuleSet, RuleSetError, Rules, Severity};
+pub use staging::{StagingError, StagingRow, read_staging};
+pub use validate::{CuratedRow, QuarantinedRow, RowVerdict, Validation, validate};

@@ -1,0 +1,289 @@
+//! The validator's event handler: reads the staged day, validates it, writes the curated and quarantine
+//! files, publishes its events itself and finally writes the day record `_control/days/YYYY-MM-DD.json`.
+//!
+//! Order matters: outputs, then events, then the day record. A crash anywhere before the record leaves
+//! the day without a record, so the reconciler redoes it; every step is idempotent (same bytes, same
+//! event ids), so redoing is harmless.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pinta_contracts::catalog::Catalog;
+use pinta_contracts::control::{DayRecord, DayStatus};
+use pinta_contracts::events::{
+    EventRef, ObjectRef, PipelineFailedV1, ProductionPublishedV1, ProductionTransformedV1, RowsQuarantinedV1,
+};
+use pinta_contracts::{Envelope, EventType, FailureCode, PintaEvent, Stage, layout, sha256_hex};
+use pinta_platform::ports::{Clock, EventPublisher, ObjectStore, ObjectStoreExt, PutOptions};
+use pinta_platform::runner::{EventHandler, HandlerContext, HandlerError, source_of};
+
+use crate::error::ValidatorError;
+use crate::output::{write_curated_parquet, write_quarantine_parquet};
+use crate::rules::RuleSet;
+use crate::staging::read_staging;
+use crate::validate::{Validation, validate};
+
+/// The validator service.
+#[derive(Debug, Clone)]
+pub struct Validator {
+    store: Arc<dyn ObjectStore>,
+    publisher: Arc<dyn EventPublisher>,
+    clock: Arc<dyn Clock>,
+    rules: RuleSet,
+}
+
+/// What one run of a day produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayOutcome {
+    pub record: DayRecord,
+    /// The events published, in order.
+    pub events: Vec<Envelope>,
+}
+
+impl Validator {
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        publisher: Arc<dyn EventPublisher>,
+        clock: Arc<dyn Clock>,
+        rules: RuleSet,
+    ) -> Validator {
+        Validator { store, publisher, clock, rules }
+    }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Validates one staged day end to end (outputs, events, day record).
+    pub async fn process(
+        &self,
+        event: &ProductionTransformedV1,
+        ctx: &HandlerContext,
+    ) -> Result<DayOutcome, ValidatorError> {
+        let day = event.production_date;
+        let staging_bytes = self
+            .store
+            .get_bytes(&event.staging.key)
+            .await
+            .map_err(|e| ValidatorError::input("staging file", &event.staging, e))?;
+        let found = sha256_hex(&staging_bytes);
+        if found != event.staging.sha256 {
+            return Err(ValidatorError::StagingChecksum { object: event.staging.clone(), found });
+        }
+        let rows = read_staging(&staging_bytes)
+            .map_err(|source| ValidatorError::UnreadableStaging { object: event.staging.clone(), source })?;
+
+        let catalog = match &event.catalog {
+            Some(object) => Some(self.read_catalog(object).await?),
+            None => None,
+        };
+
+        let now = self.clock.now();
+        let v = validate(&rows, day, catalog.as_ref(), &self.rules, now);
+        if !v.is_conserved() || v.rows_in != rows.len() as u64 {
+            return Err(ValidatorError::RowsNotConserved {
+                rows_in: rows.len() as u64,
+                curated: v.curated.len() as u64,
+                quarantined: v.quarantined.len() as u64,
+            });
+        }
+        if v.rows_in != event.rows {
+            tracing::warn!(%day, staging_rows = v.rows_in, event_rows = event.rows, "staging row count differs from the event");
+        }
+
+        // Outputs.
+        let quarantine = if v.quarantined.is_empty() {
+            None
+        } else {
+            let bytes = write_quarantine_parquet(&v.quarantined).map_err(|source| ValidatorError::Output { source })?;
+            Some(self.put(&layout::quarantine_key(day), bytes).await?)
+        };
+        let curated = if v.held {
+            None
+        } else {
+            let bytes = write_curated_parquet(&v.curated).map_err(|source| ValidatorError::Output { source })?;
+            Some(self.put(&layout::curated_key(day), bytes).await?)
+        };
+
+        // Events: quarantined first, then published / failed.
+        let events = self.events(event, ctx, &v, curated.as_ref(), quarantine.as_ref(), now);
+        for out in &events {
+            self.publisher.publish(out).await.map_err(|source| ValidatorError::PublishFailed {
+                event_type: event_type_name(out),
+                source,
+            })?;
+        }
+
+        // The day record, last.
+        let record = DayRecord {
+            production_date: day,
+            status: if v.held { DayStatus::Held } else { DayStatus::Published },
+            raw: event.raw.clone(),
+            curated,
+            quarantine,
+            rows_in: v.rows_in,
+            rows_curated: v.curated.len() as u64,
+            rows_quarantined: v.quarantined.len() as u64,
+            event_ids: events.iter().map(|e| e.id.clone()).collect(),
+            completed_at: now,
+        };
+        let key = layout::day_record_key(day);
+        let json = serde_json::to_vec_pretty(&record).unwrap_or_default();
+        self.store
+            .put_opts(&key, Bytes::from(json), PutOptions::overwrite())
+            .await
+            .map_err(|e| ValidatorError::store("writing", &key, e))?;
+
+        tracing::info!(
+            %day,
+            rows_in = v.rows_in,
+            rows_curated = record.rows_curated,
+            rows_quarantined = record.rows_quarantined,
+            held = v.held,
+            "day validated"
+        );
+        Ok(DayOutcome { record, events })
+    }
+
+    async fn read_catalog(&self, object: &ObjectRef) -> Result<Catalog, ValidatorError> {
+        let bytes =
+            self.store.get_bytes(&object.key).await.map_err(|e| ValidatorError::input("catalogue", object, e))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|source| ValidatorError::UnreadableCatalog { object: object.clone(), source })
+    }
+
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<ObjectRef, ValidatorError> {
+        let sha256 = sha256_hex(&bytes);
+        let size = bytes.len() as u64;
+        self.store.put_idempotent(key, Bytes::from(bytes)).await.map_err(|e| ValidatorError::store("writing", key, e))?;
+        Ok(ObjectRef { key: key.to_owned(), sha256, size })
+    }
+
+    fn events(
+        &self,
+        event: &ProductionTransformedV1,
+        ctx: &HandlerContext,
+        v: &Validation,
+        curated: Option<&ObjectRef>,
+        quarantine: Option<&ObjectRef>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<Envelope> {
+        let day = event.production_date;
+        let source = source_of(Stage::Validator);
+        let identity = |out: Option<&ObjectRef>| {
+            format!("{day}|{}|{}", event.raw.sha256, out.map(|o| o.sha256.as_str()).unwrap_or("-"))
+        };
+        let mut events = Vec::new();
+        if let Some(q) = quarantine {
+            let payload = RowsQuarantinedV1 {
+                production_date: day,
+                quarantine: q.clone(),
+                raw: event.raw.clone(),
+                rows_in: v.rows_in,
+                rows_quarantined: v.quarantined.len() as u64,
+                ratio: v.quarantined_ratio(),
+                held: v.held,
+                reasons: v.reason_counts.clone(),
+                liters_affected: v.liters_affected,
+                cost_affected: v.cost_affected,
+                samples: v.samples(),
+                backfill: event.backfill,
+            };
+            events.push(Envelope::wrap(
+                &source,
+                &PintaEvent::RowsQuarantinedV1(payload),
+                &identity(Some(q)),
+                now,
+                Some(ctx.traceparent.child(b"validator.rows.quarantined")),
+            ));
+        }
+        match curated {
+            Some(c) => {
+                let payload = ProductionPublishedV1 {
+                    production_date: day,
+                    curated: c.clone(),
+                    quarantine: quarantine.cloned(),
+                    raw: event.raw.clone(),
+                    rows_in: v.rows_in,
+                    rows_curated: v.curated.len() as u64,
+                    rows_quarantined: v.quarantined.len() as u64,
+                    kpis: v.kpis.clone(),
+                    backfill: event.backfill,
+                };
+                events.push(Envelope::wrap(
+                    &source,
+                    &PintaEvent::ProductionPublishedV1(payload),
+                    &format!("{}|{}", identity(Some(c)), quarantine.map(|q| q.sha256.as_str()).unwrap_or("-")),
+                    now,
+                    Some(ctx.traceparent.child(b"validator.production.published")),
+                ));
+            }
+            None => {
+                let payload = PipelineFailedV1 {
+                    production_date: Some(day),
+                    stage: Stage::Validator,
+                    code: FailureCode::DayHeld,
+                    message: format!(
+                        "day {day} held: {} of {} rows failed validation ({:.1} % > threshold {:.1} %); nothing published, every row is in {}",
+                        v.rows_failed,
+                        v.rows_in,
+                        v.failed_ratio * 100.0,
+                        self.rules.quarantine_threshold * 100.0,
+                        quarantine.map(|q| q.key.as_str()).unwrap_or("quarantine"),
+                    ),
+                    retryable: false,
+                    attempts: ctx.attempt,
+                    object: quarantine.cloned(),
+                    rows: Some(v.rows_in),
+                    caused_by: Some(EventRef {
+                        id: ctx.envelope.id.clone(),
+                        source: ctx.envelope.source.clone(),
+                        event_type: ctx.envelope.event_type.clone(),
+                    }),
+                    failed_at: now,
+                };
+                events.push(Envelope::wrap(
+                    &source,
+                    &PintaEvent::PipelineFailedV1(payload),
+                    &format!("{}|{}", identity(quarantine), FailureCode::DayHeld),
+                    now,
+                    Some(ctx.traceparent.child(b"validator.pipeline.failed")),
+                ));
+            }
+        }
+        events
+    }
+}
+
+fn event_type_name(e: &Envelope) -> &'static str {
+    EventType::parse(&e.event_type).map(EventType::as_str).unwrap_or("event")
+}
+
+#[async_trait]
+impl EventHandler for Validator {
+    fn name(&self) -> &'static str {
+        "validator"
+    }
+
+    fn stage(&self) -> Stage {
+        Stage::Validator
+    }
+
+    fn accepts(&self) -> &'static [EventType] {
+        &[EventType::ProductionTransformedV1]
+    }
+
+    /// Publishes its own events (see the module doc), so it always returns an empty list.
+    async fn handle(&self, event: PintaEvent, ctx: &HandlerContext) -> Result<Vec<Envelope>, HandlerError> {
+        match event {
+            PintaEvent::ProductionTransformedV1(e) => {
+                self.process(&e, ctx).await?;
+            }
+            other => {
+                tracing::warn!(event_type = other.event_type().as_str(), "validator ignores this event type");
+            }
+        }
+        Ok(Vec::new())
+    }
+}

@@ -1,0 +1,416 @@
+//! The rules themselves: pure logic from staging rows to a [`Validation`] (per-row reasons, curated and
+//! quarantined rows, KPIs, the held decision). No I/O, so the historical backfill can reuse it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
+use pinta_contracts::ReasonCode;
+use pinta_contracts::catalog::Catalog;
+use pinta_contracts::events::{DayKpis, QuarantineSample};
+use pinta_contracts::tables::{COL_COST, COL_DATE, COL_OPERATOR, COL_PAINT, COL_QUANTITY, COL_UNIT_COST};
+
+use crate::rules::RuleSet;
+use crate::staging::StagingRow;
+
+/// How many sample rows a `rows.quarantined.v1` event carries.
+pub const MAX_SAMPLES: usize = 5;
+
+/// A row that passed every rule, in the curated schema's terms.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CuratedRow {
+    pub date: Option<NaiveDateTime>,
+    pub paint_type: Option<String>,
+    pub quantity: Option<i64>,
+    pub unit_cost: Option<f64>,
+    pub cost: Option<f64>,
+    pub operator: Option<String>,
+}
+
+/// A row set aside: the original text of each curated column, where it came from and why.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct QuarantinedRow {
+    pub line: u64,
+    /// Original cell text, in `CURATED_COLUMNS` order.
+    pub raw: [Option<String>; 6],
+    /// Reasons in `ReasonCode::ALL` order, never empty.
+    pub reasons: Vec<ReasonCode>,
+    /// Short Spanish explanation, one clause per reason.
+    pub detail: String,
+    /// Typed quantity, when readable (for `liters_affected`).
+    pub quantity: Option<i64>,
+    /// Typed (or computed) cost, when readable (for `cost_affected`).
+    pub cost: Option<f64>,
+}
+
+impl QuarantinedRow {
+    /// `Motivos`: the comma-separated codes.
+    pub fn reasons_text(&self) -> String {
+        self.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+    }
+
+    /// A sample for an event: the original values by curated column name.
+    pub fn sample(&self) -> QuarantineSample {
+        let names = [COL_DATE, COL_PAINT, COL_QUANTITY, COL_UNIT_COST, COL_COST, COL_OPERATOR];
+        let values = names
+            .iter()
+            .zip(self.raw.iter())
+            .filter_map(|(n, v)| v.as_ref().map(|v| ((*n).to_owned(), v.clone())))
+            .collect();
+        QuarantineSample { line: self.line, reasons: self.reasons.clone(), values }
+    }
+}
+
+/// The verdict on one input row, before any hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowVerdict {
+    pub line: u64,
+    /// Reasons in `ReasonCode::ALL` order; empty = the row passed.
+    pub reasons: Vec<ReasonCode>,
+    /// One Spanish clause per reason, same order.
+    pub details: Vec<String>,
+}
+
+impl RowVerdict {
+    pub fn passed(&self) -> bool {
+        self.reasons.is_empty()
+    }
+}
+
+/// Everything the validator decided about a day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Validation {
+    pub day: NaiveDate,
+    pub rows_in: u64,
+    /// One per input row, in input order (the rule verdicts; a hold is not a verdict).
+    pub verdicts: Vec<RowVerdict>,
+    /// Rows for `produccion/` (empty when held).
+    pub curated: Vec<CuratedRow>,
+    /// Rows for `cuarentena/` (every row when held; good ones carry only `DAY_HELD`).
+    pub quarantined: Vec<QuarantinedRow>,
+    /// Rows that failed at least one rule.
+    pub rows_failed: u64,
+    /// `rows_failed / rows_in` (0 for an empty day): what the threshold is compared with.
+    pub failed_ratio: f64,
+    /// The day exceeded the quarantine threshold.
+    pub held: bool,
+    /// KPIs of the curated rows.
+    pub kpis: DayKpis,
+    /// Quarantined rows per reason (a row with two reasons counts under both).
+    pub reason_counts: BTreeMap<ReasonCode, u64>,
+    /// Sum of readable quantities of quarantined rows.
+    pub liters_affected: i64,
+    /// Sum of readable costs of quarantined rows.
+    pub cost_affected: f64,
+}
+
+impl Validation {
+    /// Every input row is in exactly one output.
+    pub fn is_conserved(&self) -> bool {
+        self.curated.len() as u64 + self.quarantined.len() as u64 == self.rows_in
+            && self.verdicts.len() as u64 == self.rows_in
+    }
+
+    /// `rows.quarantined.v1` ratio: rows in the quarantine file / rows in.
+    pub fn quarantined_ratio(&self) -> f64 {
+        ratio(self.quarantined.len() as u64, self.rows_in)
+    }
+
+    /// Up to [`MAX_SAMPLES`] quarantined rows, rows that failed a rule first.
+    pub fn samples(&self) -> Vec<QuarantineSample> {
+        let failed = self.quarantined.iter().filter(|q| q.reasons != [ReasonCode::DayHeld]);
+        let held = self.quarantined.iter().filter(|q| q.reasons == [ReasonCode::DayHeld]);
+        failed.chain(held).take(MAX_SAMPLES).map(QuarantinedRow::sample).collect()
+    }
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+}
+
+/// Text that means "empty cell": absent, or only whitespace.
+fn blank(s: &Option<String>) -> bool {
+    s.as_deref().is_none_or(|s| s.trim().is_empty())
+}
+
+/// Quotes a raw value for a detail message, shortened.
+fn shown(s: &Option<String>) -> String {
+    let text = s.as_deref().unwrap_or("").trim();
+    let mut out: String = text.chars().take(40).collect();
+    if text.chars().count() > 40 {
+        out.push('…');
+    }
+    out
+}
+
+fn fmt_num(v: f64) -> String {
+    // Shortest text that round-trips; integers without a trailing ".0".
+    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v}") }
+}
+
+/// The trimmed text value of a string column: the typed value, or the raw text when there is none.
+fn text_value(typed: &Option<String>, raw: &Option<String>) -> Option<String> {
+    typed.as_deref().or(raw.as_deref()).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// The duplicate key: the typed values (floats by bit pattern, `-0.0` folded into `0.0`).
+type DupKey = (Option<i64>, Option<String>, Option<i64>, Option<u64>, Option<u64>, Option<String>);
+
+fn float_key(v: Option<f64>) -> Option<u64> {
+    v.map(|f| if f == 0.0 { 0.0f64.to_bits() } else { f.to_bits() })
+}
+
+struct Reasons {
+    list: Vec<(ReasonCode, String)>,
+}
+
+impl Reasons {
+    fn add(&mut self, rules: &RuleSet, code: ReasonCode, detail: impl FnOnce() -> String) {
+        if rules.enabled(code) && !self.list.iter().any(|(c, _)| *c == code) {
+            self.list.push((code, detail()));
+        }
+    }
+}
+
+/// Judges one row on its own merits (everything except `DUPLICATE_ROW`).
+fn judge(
+    row: &StagingRow,
+    day: NaiveDate,
+    catalog: Option<&Catalog>,
+    rules: &RuleSet,
+    now: DateTime<Utc>,
+) -> Reasons {
+    use ReasonCode::*;
+    let mut r = Reasons { list: Vec::new() };
+
+    // Parse codes found by the transformer.
+    for code in row.cell_errors.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        match code.parse::<ReasonCode>() {
+            Ok(DayHeld) => {}
+            Ok(c) => {
+                let raw = match c {
+                    UnparseableDate => Some(&row.date_raw),
+                    UnparseableQuantity => Some(&row.quantity_raw),
+                    UnparseableUnitCost => Some(&row.unit_cost_raw),
+                    UnparseableCost => Some(&row.cost_raw),
+                    _ => None,
+                };
+                r.add(rules, c, || detail_for(c, raw, row));
+            }
+            Err(e) => tracing::warn!(line = row.line, error = %e, "ignoring unknown code in staging cell_errors"),
+        }
+    }
+
+    // Required fields: missing = no typed value and no text. A value with text but no typed value is
+    // unparseable (normally already reported by the transformer; reported here if it was not).
+    let required = [
+        (&row.date_raw, row.date.is_some(), MissingDate, Some(UnparseableDate)),
+        (&row.quantity_raw, row.quantity.is_some(), MissingQuantity, Some(UnparseableQuantity)),
+        (&row.unit_cost_raw, row.unit_cost.is_some(), MissingUnitCost, Some(UnparseableUnitCost)),
+    ];
+    for (raw, present, missing, unparseable) in required {
+        if present {
+            continue;
+        }
+        if blank(raw) {
+            r.add(rules, missing, || detail_for(missing, Some(raw), row));
+        } else if let Some(u) = unparseable {
+            r.add(rules, u, || detail_for(u, Some(raw), row));
+        }
+    }
+    if text_value(&row.paint_type, &row.paint_type_raw).is_none() {
+        r.add(rules, MissingPaintType, || detail_for(MissingPaintType, None, row));
+    }
+    if text_value(&row.operator, &row.operator_raw).is_none() {
+        r.add(rules, MissingOperator, || detail_for(MissingOperator, None, row));
+    }
+    if row.cost.is_none() && !row.cost_computed && !blank(&row.cost_raw) {
+        r.add(rules, UnparseableCost, || detail_for(UnparseableCost, Some(&row.cost_raw), row));
+    }
+
+    if let Some(q) = row.quantity.filter(|q| *q < 0) {
+        r.add(rules, NegativeQuantity, || format!("Cantidad negativa ({q})"));
+    }
+    if let Some(u) = row.unit_cost.filter(|u| *u < 0.0) {
+        r.add(rules, NegativeUnitCost, || format!("Costo por litro negativo ({})", fmt_num(u)));
+    }
+
+    if let (Some(q), Some(u), Some(c), false) = (row.quantity, row.unit_cost, row.cost, row.cost_computed) {
+        let expected = q as f64 * u;
+        let tolerance = rules.cost_abs_tolerance.max(rules.cost_rel_tolerance * expected.abs());
+        let diff = (c - expected).abs();
+        if !(diff <= tolerance) {
+            r.add(rules, CostMismatch, || {
+                format!("Costo no cuadra ({} ≠ {} × {} = {})", fmt_num(c), q, fmt_num(u), fmt_num(expected))
+            });
+        }
+    }
+
+    if let Some(catalog) = catalog {
+        if let Some(op) = text_value(&row.operator, &row.operator_raw)
+            && !catalog.operators.iter().any(|o| o.name.trim() == op)
+        {
+            r.add(rules, UnknownOperator, || format!("Operador desconocido ({})", shown(&Some(op.clone()))));
+        }
+        if let Some(p) = text_value(&row.paint_type, &row.paint_type_raw)
+            && !catalog.paint_types.iter().any(|c| c.name.trim() == p)
+        {
+            r.add(rules, UnknownPaintType, || format!("Tipo de pintura desconocido ({})", shown(&Some(p.clone()))));
+        }
+    }
+
+    if let Some(date) = row.date {
+        let limit = now.naive_utc() + Duration::minutes(rules.future_tolerance_minutes);
+        let shown_date = date.format("%Y-%m-%d %H:%M:%S");
+        if rules.enabled(FutureDate) && date > limit {
+            r.add(rules, FutureDate, || format!("Fecha en el futuro ({shown_date})"));
+        } else if date.date() != day {
+            r.add(rules, DateOutsideDay, || format!("Fecha fuera del día {day} ({shown_date})"));
+        }
+    }
+    r
+}
+
+fn detail_for(code: ReasonCode, raw: Option<&Option<String>>, row: &StagingRow) -> String {
+    use ReasonCode::*;
+    let raw = raw.map(shown).unwrap_or_default();
+    match code {
+        MissingDate => "Falta la fecha de producción".to_owned(),
+        MissingPaintType => "Falta el tipo de pintura".to_owned(),
+        MissingQuantity => "Falta la cantidad".to_owned(),
+        MissingUnitCost => "Falta el costo por litro".to_owned(),
+        MissingOperator => "Falta el operador".to_owned(),
+        UnparseableDate => format!("Fecha ilegible ({raw})"),
+        UnparseableQuantity => format!("Cantidad no entera ({raw})"),
+        UnparseableUnitCost => format!("Costo por litro no numérico ({raw})"),
+        UnparseableCost => format!("Costo de la producción no numérico ({raw})"),
+        MalformedLine => format!("Línea {} con un número de columnas distinto al encabezado", row.line),
+        other => other.as_str().to_owned(),
+    }
+}
+
+/// Applies `rules` to the rows of `day`. `now` is the clock reading `FUTURE_DATE` is judged against.
+/// Without a catalogue the `UNKNOWN_*` rules are skipped.
+pub fn validate(
+    rows: &[StagingRow],
+    day: NaiveDate,
+    catalog: Option<&Catalog>,
+    rules: &RuleSet,
+    now: DateTime<Utc>,
+) -> Validation {
+    if catalog.is_none() && (rules.rules.unknown_operator.enabled || rules.rules.unknown_paint_type.enabled) {
+        tracing::warn!(%day, "no catalogue for this day: UNKNOWN_OPERATOR / UNKNOWN_PAINT_TYPE not checked");
+    }
+    let mut first_seen: HashMap<DupKey, u64> = HashMap::new();
+    let mut verdicts = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut reasons = judge(row, day, catalog, rules, now);
+        let key: DupKey = (
+            row.date.map(|d| d.and_utc().timestamp_micros()),
+            row.paint_type.clone(),
+            row.quantity,
+            float_key(row.unit_cost),
+            float_key(row.cost),
+            row.operator.clone(),
+        );
+        match first_seen.get(&key) {
+            Some(first) => {
+                let first = *first;
+                reasons.add(rules, ReasonCode::DuplicateRow, || format!("Fila duplicada de la línea {first}"));
+            }
+            None => {
+                first_seen.insert(key, row.line);
+            }
+        }
+        let mut list = reasons.list;
+        list.sort_by_key(|(c, _)| *c);
+        verdicts.push(RowVerdict {
+            line: row.line,
+            reasons: list.iter().map(|(c, _)| *c).collect(),
+            details: list.into_iter().map(|(_, d)| d).collect(),
+        });
+    }
+
+    let rows_in = rows.len() as u64;
+    let rows_failed = verdicts.iter().filter(|v| !v.passed()).count() as u64;
+    let failed_ratio = ratio(rows_failed, rows_in);
+    let held = rows_in >= rules.min_rows_for_threshold && failed_ratio > rules.quarantine_threshold;
+
+    let mut curated = Vec::new();
+    let mut quarantined = Vec::new();
+    for (row, verdict) in rows.iter().zip(&verdicts) {
+        if verdict.passed() && !held {
+            curated.push(CuratedRow {
+                date: row.date,
+                paint_type: text_value(&row.paint_type, &row.paint_type_raw),
+                quantity: row.quantity,
+                unit_cost: row.unit_cost,
+                cost: row.cost,
+                operator: text_value(&row.operator, &row.operator_raw),
+            });
+            continue;
+        }
+        let (reasons, detail) = if verdict.passed() {
+            let detail = format!(
+                "Día retenido: {rows_failed} de {rows_in} filas con errores ({:.1} % > umbral {:.1} %)",
+                failed_ratio * 100.0,
+                rules.quarantine_threshold * 100.0
+            );
+            (vec![ReasonCode::DayHeld], detail)
+        } else {
+            (verdict.reasons.clone(), verdict.details.join("; "))
+        };
+        quarantined.push(QuarantinedRow {
+            line: row.line,
+            raw: [
+                row.date_raw.clone(),
+                row.paint_type_raw.clone(),
+                row.quantity_raw.clone(),
+                row.unit_cost_raw.clone(),
+                row.cost_raw.clone(),
+                row.operator_raw.clone(),
+            ],
+            reasons,
+            detail,
+            quantity: row.quantity,
+            cost: row.cost,
+        });
+    }
+
+    let mut reason_counts = BTreeMap::new();
+    for q in &quarantined {
+        for r in &q.reasons {
+            *reason_counts.entry(*r).or_insert(0u64) += 1;
+        }
+    }
+    let liters_affected = quarantined.iter().filter_map(|q| q.quantity).fold(0i64, i64::saturating_add);
+    let cost_affected = quarantined.iter().filter_map(|q| q.cost).filter(|c| c.is_finite()).sum();
+    let kpis = kpis_of(&curated);
+
+    Validation {
+        day,
+        rows_in,
+        verdicts,
+        curated,
+        quarantined,
+        rows_failed,
+        failed_ratio,
+        held,
+        kpis,
+        reason_counts,
+        liters_affected,
+        cost_affected,
+    }
+}
+
+/// KPI cards of a set of curated rows.
+pub fn kpis_of(curated: &[CuratedRow]) -> DayKpis {
+    let operators: BTreeSet<&str> = curated.iter().filter_map(|r| r.operator.as_deref()).collect();
+    let paints: BTreeSet<&str> = curated.iter().filter_map(|r| r.paint_type.as_deref()).collect();
+    DayKpis {
+        liters: curated.iter().filter_map(|r| r.quantity).fold(0i64, i64::saturating_add),
+        total_cost: curated.iter().filter_map(|r| r.cost).sum(),
+        operators: u32::try_from(operators.len()).unwrap_or(u32::MAX),
+        paint_types: u32::try_from(paints.len()).unwrap_or(u32::MAX),
+        rows: curated.len() as u64,
+    }
+}
