@@ -1,0 +1,42 @@
+//! The extractor's errors, with their failure codes and whether a retry can help.
+
+use chrono::NaiveDate;
+use pinta_contracts::FailureCode;
+use pinta_platform::ports::{BusError, SourceError, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExtractError {
+    #[error("reading the source database failed")]
+    Source(#[from] SourceError),
+    #[error("writing to the object store failed")]
+    Store(#[from] StoreError),
+    #[error("publishing the event failed")]
+    Publish(#[from] BusError),
+    #[error("writing the CSV failed")]
+    Csv(#[from] csv::Error),
+    #[error("the source rows of {day} changed after {key} was written; the raw file is kept as it is")]
+    RawChanged { day: NaiveDate, key: String },
+}
+
+impl ExtractError {
+    pub fn code(&self) -> FailureCode {
+        match self {
+            ExtractError::Source(SourceError::InvalidUrl { .. }) => FailureCode::InvalidConfiguration,
+            ExtractError::Source(_) => FailureCode::SourceUnavailable,
+            ExtractError::Store(_) => FailureCode::StorageUnavailable,
+            ExtractError::Publish(_) => FailureCode::PublishFailed,
+            ExtractError::Csv(_) => FailureCode::Internal,
+            ExtractError::RawChanged { .. } => FailureCode::ObjectConflict,
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ExtractError::Source(e) => e.is_retryable(),
+            ExtractError::Store(e) => e.is_retryable(),
+            ExtractError::Publish(e) => e.is_retryable(),
+            ExtractError::Csv(_) | ExtractError::RawChanged { .. } => false,
+        }
+    }
+}
