@@ -414,3 +414,340 @@ pub fn kpis_of(curated: &[CuratedRow]) -> DayKpis {
         rows: curated.len() as u64,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveTime, TimeZone};
+    use pinta_contracts::catalog::{CatalogOperator, CatalogPaint};
+    use ReasonCode::*;
+
+    fn day() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2025, 3, 10).unwrap()
+    }
+
+    /// Well after the day, so no date of the day is in the future.
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 3, 11, 6, 0, 0).unwrap()
+    }
+
+    fn at(d: NaiveDate, h: u32, m: u32) -> NaiveDateTime {
+        d.and_time(NaiveTime::from_hms_opt(h, m, 0).unwrap())
+    }
+
+    /// A good row, as the transformer would stage it.
+    fn row(line: u64, quantity: i64, unit_cost: f64, operator: &str) -> StagingRow {
+        let date = at(day(), 8, line as u32 % 60);
+        let cost = quantity as f64 * unit_cost;
+        StagingRow {
+            line,
+            date: Some(date),
+            date_raw: Some(date.format("%Y-%m-%d %H:%M:%S").to_string()),
+            paint_type: Some("Esmalte".into()),
+            paint_type_raw: Some("Esmalte".into()),
+            quantity: Some(quantity),
+            quantity_raw: Some(quantity.to_string()),
+            unit_cost: Some(unit_cost),
+            unit_cost_raw: Some(unit_cost.to_string()),
+            cost: Some(cost),
+            cost_raw: Some(cost.to_string()),
+            operator: Some(operator.into()),
+            operator_raw: Some(operator.into()),
+            cost_computed: false,
+            cell_errors: String::new(),
+        }
+    }
+
+    fn catalog() -> Catalog {
+        Catalog {
+            operators: vec![
+                CatalogOperator { name: "Ana".into(), active: true },
+                CatalogOperator { name: "Luis".into(), active: true },
+            ],
+            paint_types: vec![CatalogPaint { name: "Esmalte".into(), price_per_liter: 10.0 }],
+        }
+    }
+
+    /// Rules with no hold, to look at single rows.
+    fn no_hold() -> RuleSet {
+        RuleSet { quarantine_threshold: 1.0, ..RuleSet::default() }
+    }
+
+    fn reasons_of(r: StagingRow, rules: &RuleSet) -> Vec<ReasonCode> {
+        let v = validate(&[r], day(), Some(&catalog()), rules, now());
+        v.verdicts[0].reasons.clone()
+    }
+
+    fn reasons(r: StagingRow) -> Vec<ReasonCode> {
+        reasons_of(r, &no_hold())
+    }
+
+    #[test]
+    fn a_good_row_is_curated_with_kpis() {
+        let v = validate(&[row(2, 10, 2.5, "Ana"), row(3, 5, 2.0, "Luis")], day(), Some(&catalog()), &no_hold(), now());
+        assert!(v.is_conserved());
+        assert_eq!(v.curated.len(), 2);
+        assert!(v.quarantined.is_empty());
+        assert_eq!(v.kpis, DayKpis { liters: 15, total_cost: 35.0, operators: 2, paint_types: 1, rows: 2 });
+        assert!(!v.held);
+        assert_eq!(v.curated[0].operator.as_deref(), Some("Ana"));
+    }
+
+    #[test]
+    fn missing_fields_need_empty_typed_and_empty_raw() {
+        let mut r = row(2, 10, 2.5, "Ana");
+        r.date = None;
+        r.date_raw = Some("".into());
+        r.paint_type = None;
+        r.paint_type_raw = None;
+        r.quantity = None;
+        r.quantity_raw = Some("  ".into());
+        r.unit_cost = None;
+        r.unit_cost_raw = None;
+        r.operator = None;
+        r.operator_raw = Some("".into());
+        r.cost = None;
+        r.cost_raw = Some("".into());
+        assert_eq!(reasons(r), vec![MissingDate, MissingPaintType, MissingQuantity, MissingUnitCost, MissingOperator]);
+    }
+
+    #[test]
+    fn parse_codes_are_carried_over_with_raw_text_in_the_detail() {
+        let mut r = row(4, 10, 2.5, "Ana");
+        r.quantity = None;
+        r.quantity_raw = Some("diez".into());
+        r.cost = None;
+        r.cost_raw = Some("x".into());
+        r.cell_errors = "UNPARSEABLE_QUANTITY,UNPARSEABLE_COST,MALFORMED_LINE".into();
+        let v = validate(&[r], day(), Some(&catalog()), &no_hold(), now());
+        assert_eq!(v.verdicts[0].reasons, vec![UnparseableQuantity, UnparseableCost, MalformedLine]);
+        assert!(v.quarantined[0].detail.contains("Cantidad no entera (diez)"), "{}", v.quarantined[0].detail);
+        assert_eq!(v.quarantined[0].reasons_text(), "UNPARSEABLE_QUANTITY,UNPARSEABLE_COST,MALFORMED_LINE");
+    }
+
+    #[test]
+    fn text_without_a_typed_value_is_unparseable_even_if_the_transformer_said_nothing() {
+        let mut r = row(2, 10, 2.5, "Ana");
+        r.date = None;
+        r.date_raw = Some("31/02/2025".into());
+        assert_eq!(reasons(r), vec![UnparseableDate]);
+    }
+
+    #[test]
+    fn unknown_cell_error_codes_are_ignored() {
+        let mut r = row(2, 10, 2.5, "Ana");
+        r.cell_errors = "SOMETHING_NEW".into();
+        assert!(reasons(r).is_empty());
+    }
+
+    #[test]
+    fn negative_quantity_and_unit_cost() {
+        let v = validate(&[row(2, -5, 2.0, "Ana")], day(), Some(&catalog()), &no_hold(), now());
+        assert_eq!(v.verdicts[0].reasons, vec![NegativeQuantity]);
+        assert_eq!(v.quarantined[0].detail, "Cantidad negativa (-5)");
+        assert_eq!(reasons(row(2, 5, -2.0, "Ana")), vec![NegativeUnitCost]);
+        assert!(reasons(row(2, 0, 0.0, "Ana")).is_empty());
+    }
+
+    #[test]
+    fn cost_mismatch_respects_both_tolerances() {
+        // 10 × 2.5 = 25: tolerance = max(0.01, 0.001 × 25) = 0.025.
+        let with_cost = |quantity: i64, unit: f64, cost: f64| {
+            let mut r = row(2, quantity, unit, "Ana");
+            r.cost = Some(cost);
+            r
+        };
+        assert!(reasons(with_cost(10, 2.5, 25.02)).is_empty());
+        assert_eq!(reasons(with_cost(10, 2.5, 25.03)), vec![CostMismatch]);
+        // Small amounts: the absolute tolerance (0.01) dominates.
+        assert!(reasons(with_cost(1, 1.0, 1.009)).is_empty());
+        assert_eq!(reasons(with_cost(1, 1.0, 1.02)), vec![CostMismatch]);
+        // Large amounts: the relative tolerance dominates (1000 × 100 = 100000 → 100).
+        assert!(reasons(with_cost(1000, 100.0, 100_099.0)).is_empty());
+        assert_eq!(reasons(with_cost(1000, 100.0, 100_101.0)), vec![CostMismatch]);
+        // Configured tolerances.
+        let loose = RuleSet { cost_abs_tolerance: 1.0, ..no_hold() };
+        assert!(reasons_of(with_cost(10, 2.5, 25.9), &loose).is_empty());
+        // A computed cost is never a mismatch.
+        let mut computed = with_cost(10, 2.5, 99.0);
+        computed.cost_computed = true;
+        assert!(reasons(computed).is_empty());
+        // Not checked when a value is missing.
+        let mut no_cost = with_cost(10, 2.5, 0.0);
+        no_cost.cost = None;
+        no_cost.cost_raw = Some("".into());
+        assert!(reasons(no_cost).is_empty());
+    }
+
+    #[test]
+    fn unknown_operator_and_paint_type_after_trimming() {
+        let mut r = row(2, 10, 2.5, "  Ana ");
+        r.paint_type = Some(" Esmalte".into());
+        assert!(reasons(r).is_empty());
+        let mut r = row(2, 10, 2.5, "Pedro");
+        r.paint_type = Some("Acrílica".into());
+        let v = validate(&[r], day(), Some(&catalog()), &no_hold(), now());
+        assert_eq!(v.verdicts[0].reasons, vec![UnknownOperator, UnknownPaintType]);
+        assert!(v.quarantined[0].detail.contains("Operador desconocido (Pedro)"));
+        // Case matters (exact match).
+        assert_eq!(reasons(row(2, 10, 2.5, "ana")), vec![UnknownOperator]);
+    }
+
+    #[test]
+    fn without_a_catalogue_the_unknown_rules_are_skipped() {
+        let mut r = row(2, 10, 2.5, "Pedro");
+        r.paint_type = Some("Acrílica".into());
+        let v = validate(&[r], day(), None, &no_hold(), now());
+        assert!(v.verdicts[0].passed());
+        assert_eq!(v.curated.len(), 1);
+    }
+
+    #[test]
+    fn future_date_with_tolerance_and_exclusive_with_outside_day() {
+        let now = Utc.with_ymd_and_hms(2025, 3, 10, 12, 0, 0).unwrap();
+        let dated = |d: NaiveDateTime| {
+            let mut r = row(2, 10, 2.5, "Ana");
+            r.date = Some(d);
+            r
+        };
+        let check = |d: NaiveDateTime, rules: &RuleSet| {
+            validate(&[dated(d)], day(), Some(&catalog()), rules, now).verdicts[0].reasons.clone()
+        };
+        let rules = no_hold();
+        // Within the 60-minute tolerance.
+        assert!(check(at(day(), 13, 0), &rules).is_empty());
+        assert_eq!(check(at(day(), 13, 1), &rules), vec![FutureDate]);
+        // Tomorrow: future AND outside the day, but only FUTURE_DATE is reported.
+        assert_eq!(check(at(day().succ_opt().unwrap(), 9, 0), &rules), vec![FutureDate]);
+        // Yesterday: outside the day.
+        assert_eq!(check(at(day().pred_opt().unwrap(), 9, 0), &rules), vec![DateOutsideDay]);
+        // Zero tolerance.
+        let strict = RuleSet { future_tolerance_minutes: 0, ..no_hold() };
+        assert_eq!(check(at(day(), 12, 1), &strict), vec![FutureDate]);
+        // With FUTURE_DATE disabled, tomorrow is just outside the day.
+        let mut no_future = no_hold();
+        no_future.rules.future_date.enabled = false;
+        assert_eq!(check(at(day().succ_opt().unwrap(), 9, 0), &no_future), vec![DateOutsideDay]);
+    }
+
+    #[test]
+    fn duplicates_keep_the_first_which_is_judged_on_its_own() {
+        let a = row(2, 10, 2.5, "Ana");
+        let mut b = a.clone();
+        b.line = 3;
+        let mut c = a.clone();
+        c.line = 7;
+        let other = row(4, 11, 2.5, "Ana");
+        let v = validate(&[a, b, other, c], day(), Some(&catalog()), &no_hold(), now());
+        let r: Vec<_> = v.verdicts.iter().map(|x| x.reasons.clone()).collect();
+        assert_eq!(r, vec![vec![], vec![DuplicateRow], vec![], vec![DuplicateRow]]);
+        assert_eq!(v.quarantined[0].detail, "Fila duplicada de la línea 2");
+        assert_eq!(v.curated.len(), 2);
+
+        // A bad first row stays bad for its own reasons; its copy is a duplicate too.
+        let bad = row(2, -1, 2.5, "Ana");
+        let mut copy = bad.clone();
+        copy.line = 3;
+        let v = validate(&[bad, copy], day(), Some(&catalog()), &no_hold(), now());
+        assert_eq!(v.verdicts[0].reasons, vec![NegativeQuantity]);
+        assert_eq!(v.verdicts[1].reasons, vec![NegativeQuantity, DuplicateRow]);
+    }
+
+    #[test]
+    fn several_reasons_come_in_stable_order() {
+        let mut r = row(9, -3, -1.0, "Pedro");
+        r.date = Some(at(day().pred_opt().unwrap(), 8, 0));
+        r.cost = Some(50.0);
+        r.paint_type = None;
+        r.paint_type_raw = Some("".into());
+        let v = validate(&[r], day(), Some(&catalog()), &no_hold(), now());
+        assert_eq!(
+            v.verdicts[0].reasons,
+            vec![MissingPaintType, NegativeQuantity, NegativeUnitCost, CostMismatch, UnknownOperator, DateOutsideDay]
+        );
+        let q = &v.quarantined[0];
+        assert_eq!(q.reasons_text(), "MISSING_PAINT_TYPE,NEGATIVE_QUANTITY,NEGATIVE_UNIT_COST,COST_MISMATCH,UNKNOWN_OPERATOR,DATE_OUTSIDE_DAY");
+        assert_eq!(q.detail.split("; ").count(), 6, "{}", q.detail);
+        let mut sorted = q.reasons.clone();
+        sorted.sort_by_key(|c| ReasonCode::ALL.iter().position(|a| a == c));
+        assert_eq!(sorted, q.reasons);
+    }
+
+    #[test]
+    fn disabled_rules_do_not_fire() {
+        let mut rules = no_hold();
+        rules.rules.negative_quantity.enabled = false;
+        rules.rules.unknown_operator.enabled = false;
+        rules.rules.required_fields.enabled = false;
+        rules.rules.duplicate_row.enabled = false;
+        rules.rules.date_outside_day.enabled = false;
+        rules.rules.cost_mismatch.enabled = false;
+        rules.rules.unparseable.enabled = false;
+        let mut r = row(2, -5, 2.0, "Pedro");
+        r.date = Some(at(day().pred_opt().unwrap(), 8, 0));
+        r.cost = Some(1.0);
+        r.operator = None;
+        r.operator_raw = Some("".into());
+        r.cell_errors = "MALFORMED_LINE".into();
+        let copy = StagingRow { line: 3, ..r.clone() };
+        let v = validate(&[r, copy], day(), Some(&catalog()), &rules, now());
+        assert!(v.verdicts.iter().all(RowVerdict::passed), "{:?}", v.verdicts);
+        assert_eq!(v.curated.len(), 2);
+        assert_eq!(v.curated[0].operator, None);
+    }
+
+    #[test]
+    fn held_threshold_just_below_and_just_above() {
+        let rows = |bad: usize, total: usize| -> Vec<StagingRow> {
+            (0..total).map(|i| row(i as u64 + 2, if i < bad { -1 } else { 10 + i as i64 }, 2.0, "Ana")).collect()
+        };
+        let rules = RuleSet::default(); // threshold 0.5, ratio must EXCEED it
+        let at_threshold = validate(&rows(2, 4), day(), Some(&catalog()), &rules, now());
+        assert!(!at_threshold.held);
+        assert_eq!((at_threshold.curated.len(), at_threshold.quarantined.len()), (2, 2));
+
+        let above = validate(&rows(3, 5), day(), Some(&catalog()), &rules, now());
+        assert!(above.held);
+        assert!(above.is_conserved());
+        assert!(above.curated.is_empty());
+        assert_eq!(above.quarantined.len(), 5);
+        assert_eq!(above.rows_failed, 3);
+        assert_eq!(above.quarantined[3].reasons, vec![DayHeld]);
+        assert!(above.quarantined[3].detail.starts_with("Día retenido: 3 de 5"), "{}", above.quarantined[3].detail);
+        assert_eq!(above.quarantined[0].reasons, vec![NegativeQuantity]);
+        assert_eq!(above.reason_counts.get(&DayHeld), Some(&2));
+        assert_eq!(above.reason_counts.get(&NegativeQuantity), Some(&3));
+        assert_eq!(above.kpis.rows, 0);
+        assert_eq!(above.quarantined_ratio(), 1.0);
+        // Samples list failing rows before held ones.
+        let samples = above.samples();
+        assert_eq!(samples.len(), 5);
+        assert_eq!(samples[0].reasons, vec![NegativeQuantity]);
+
+        let below = RuleSet { quarantine_threshold: 0.61, ..RuleSet::default() };
+        assert!(!validate(&rows(3, 5), day(), Some(&catalog()), &below, now()).held);
+        let just_above = RuleSet { quarantine_threshold: 0.59, ..RuleSet::default() };
+        assert!(validate(&rows(3, 5), day(), Some(&catalog()), &just_above, now()).held);
+
+        // Too few rows for the threshold to apply.
+        let min_rows = RuleSet { min_rows_for_threshold: 6, ..RuleSet::default() };
+        assert!(!validate(&rows(3, 5), day(), Some(&catalog()), &min_rows, now()).held);
+        // An empty day is never held.
+        let empty = validate(&[], day(), Some(&catalog()), &rules, now());
+        assert!(!empty.held && empty.is_conserved() && empty.failed_ratio == 0.0);
+    }
+
+    #[test]
+    fn affected_sums_and_samples_use_the_original_text() {
+        let mut r = row(2, -5, 2.0, "Ana");
+        r.quantity_raw = Some("-5".into());
+        let v = validate(&[r, row(3, 10, 2.0, "Ana")], day(), Some(&catalog()), &no_hold(), now());
+        assert_eq!(v.liters_affected, -5);
+        assert_eq!(v.cost_affected, -10.0);
+        let s = v.samples();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].line, 2);
+        assert_eq!(s[0].values.get(COL_QUANTITY).map(String::as_str), Some("-5"));
+        assert_eq!(s[0].values.get(COL_OPERATOR).map(String::as_str), Some("Ana"));
+    }
+}
