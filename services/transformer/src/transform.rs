@@ -1,0 +1,471 @@
+//! The streaming transform: raw CSV bytes → typed Arrow IPC file with the staging schema
+//! ([`pinta_contracts::tables::staging::schema`]). Reads through `std::io::Read`, hashes the input as
+//! it goes, and writes one Arrow batch per [`BATCH_ROWS`] rows; the file is never held whole.
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder, UInt64Builder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_ipc::writer::FileWriter;
+use arrow_schema::{ArrowError, SchemaRef};
+use pinta_contracts::ReasonCode;
+use pinta_contracts::tables::staging;
+use sha2::{Digest, Sha256};
+
+use crate::dialect::sniff_delimiter;
+use crate::encoding::{TextEncoding, UTF8_BOM, trim_cell};
+use crate::header::{ColumnLayout, ProductionField};
+use crate::values::{DecimalStyle, parse_number, parse_quantity, parse_timestamp};
+
+/// Rows per Arrow record batch.
+pub const BATCH_ROWS: usize = 8192;
+
+/// Bytes looked at to detect the encoding and the delimiter.
+pub const SNIFF_BYTES: usize = 64 * 1024;
+
+/// What a transform read and wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransformStats {
+    /// Staging rows written: one per non-blank data record.
+    pub rows: u64,
+    /// Rows with at least one code in `cell_errors`.
+    pub rows_with_cell_errors: u64,
+    /// Rows whose cost was computed as quantity × unit cost.
+    pub rows_with_computed_cost: u64,
+    /// Blank (empty or whitespace-only) lines skipped.
+    pub blank_lines: u64,
+    /// `UTF-8` or `windows-1252`.
+    pub encoding: &'static str,
+    /// `,` or `;`.
+    pub delimiter: char,
+    /// Lower-case hex SHA-256 of every input byte.
+    pub sha256_of_input: String,
+    /// Input size in bytes.
+    pub input_bytes: u64,
+}
+
+/// Why a transform failed. Bad cells and bad lines are not errors (they are marked in the output);
+/// these are failures to read the input or write the output.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransformError {
+    /// Reading the input failed (the underlying reader's error is kept as the source).
+    #[error("could not read the input")]
+    Read {
+        #[source]
+        source: io::Error,
+    },
+    /// The CSV reader reported an error it could not recover from.
+    #[error("the input is not readable as CSV (near line {line:?})")]
+    Csv {
+        line: Option<u64>,
+        #[source]
+        source: csv::Error,
+    },
+    /// Building or writing the Arrow IPC output failed.
+    #[error("could not write the Arrow IPC output")]
+    Write {
+        #[source]
+        source: ArrowError,
+    },
+}
+
+impl TransformError {
+    /// The I/O error from the input reader, if that is what failed.
+    pub fn read_error(&self) -> Option<&io::Error> {
+        match self {
+            TransformError::Read { source } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Parses a raw production CSV from `input` and writes the staging Arrow IPC file to `out`.
+///
+/// Bad cells are marked, never dropped: the typed column is null, the `_raw` column keeps the text
+/// and `cell_errors` names the problem. Every non-blank data record yields exactly one row.
+pub fn transform<R: Read, W: Write>(input: R, out: W) -> Result<TransformStats, TransformError> {
+    let mut hashing = HashingReader::new(input);
+    let sample = read_sample(&mut hashing, SNIFF_BYTES).map_err(|source| TransformError::Read { source })?;
+    let encoding = TextEncoding::detect(&sample);
+    let skip = if sample.starts_with(UTF8_BOM) { UTF8_BOM.len() } else { 0 };
+    let delimiter = sniff_delimiter(&sample[skip..]);
+    let style = DecimalStyle::for_delimiter(delimiter);
+    let mut head = io::Cursor::new(sample);
+    head.set_position(skip as u64);
+
+    // Only `\n` ends a record: a `\r` before it is trimmed away with the cell's whitespace, and line
+    // numbers stay physical. The final line gets a `\n` if it lacks one, so every record is terminated.
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_reader(Terminated::new(head.chain(hashing)));
+
+    let schema = staging::schema();
+    let mut writer = FileWriter::try_new(out, &schema).map_err(|source| TransformError::Write { source })?;
+    let mut batch = BatchBuilder::new(schema.clone());
+    let mut stats = TransformStats {
+        rows: 0,
+        rows_with_cell_errors: 0,
+        rows_with_computed_cost: 0,
+        blank_lines: 0,
+        encoding: encoding.label(),
+        delimiter: char::from(delimiter),
+        sha256_of_input: String::new(),
+        input_bytes: 0,
+    };
+
+    let mut layout: Option<ColumnLayout> = None;
+    let mut record = csv::ByteRecord::new();
+    let mut last_error_line: Option<u64> = None;
+    loop {
+        // The csv reader's own record position is where the read began, before any empty lines it
+        // skipped; the record's first line is found from the lines the read consumed instead.
+        let before = csv.position().line();
+        match csv.read_byte_record(&mut record) {
+            Ok(false) => {
+                // Empty lines at the very end of the file.
+                stats.blank_lines += csv.position().line().saturating_sub(before);
+                break;
+            }
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| p.line());
+                if e.is_io_error() {
+                    return Err(match e.into_kind() {
+                        csv::ErrorKind::Io(source) => TransformError::Read { source },
+                        other => TransformError::Csv { line, source: csv::Error::from(io::Error::other(format!("{other:?}"))) },
+                    });
+                }
+                // A CSV-level error on one record: mark it, unless the reader is stuck on it.
+                match line {
+                    Some(l) if last_error_line != Some(l) && layout.is_some() => {
+                        last_error_line = Some(l);
+                        stats.rows += 1;
+                        stats.rows_with_cell_errors += 1;
+                        batch.push_unreadable(l);
+                        flush_if_full(&mut batch, &mut writer)?;
+                        continue;
+                    }
+                    _ => return Err(TransformError::Csv { line, source: e }),
+                }
+            }
+        }
+        let consumed = csv.position().line().saturating_sub(before);
+        let embedded = record.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
+        let skipped = consumed.saturating_sub(embedded + 1);
+        stats.blank_lines += skipped;
+        let line = before + skipped;
+
+        let cells: Vec<String> = record.iter().map(|f| trim_cell(&encoding.decode(f)).to_owned()).collect();
+        if cells.iter().all(String::is_empty) && cells.len() <= 1 {
+            stats.blank_lines += 1;
+            continue;
+        }
+        let columns = match &layout {
+            Some(l) => l,
+            None => {
+                let header = ColumnLayout::from_header(&cells);
+                if header.recognised() >= 3 {
+                    layout = Some(header);
+                    continue;
+                }
+                layout.insert(ColumnLayout::canonical())
+            }
+        };
+        let row = Row::parse(columns, &cells, line, style);
+        stats.rows += 1;
+        if !row.errors.is_empty() {
+            stats.rows_with_cell_errors += 1;
+        }
+        if row.cost_computed {
+            stats.rows_with_computed_cost += 1;
+        }
+        batch.push(row);
+        flush_if_full(&mut batch, &mut writer)?;
+    }
+    if batch.len() > 0 {
+        let b = batch.finish()?;
+        writer.write(&b).map_err(|source| TransformError::Write { source })?;
+    }
+    writer.finish().map_err(|source| TransformError::Write { source })?;
+
+    // Hash whatever the CSV reader did not need (nothing, normally) so the checksum covers every byte.
+    let (_, mut hashing) = csv.into_inner().inner.into_inner();
+    io::copy(&mut hashing, &mut io::sink()).map_err(|source| TransformError::Read { source })?;
+    stats.input_bytes = hashing.bytes;
+    stats.sha256_of_input = hex::encode(hashing.hasher.finalize());
+    Ok(stats)
+}
+
+fn flush_if_full<W: Write>(batch: &mut BatchBuilder, writer: &mut FileWriter<W>) -> Result<(), TransformError> {
+    if batch.len() >= BATCH_ROWS {
+        let b = batch.finish()?;
+        writer.write(&b).map_err(|source| TransformError::Write { source })?;
+    }
+    Ok(())
+}
+
+/// Reads up to `limit` bytes (fewer only at end of input).
+fn read_sample<R: Read>(input: &mut R, limit: usize) -> io::Result<Vec<u8>> {
+    let mut sample = Vec::with_capacity(limit.min(8192));
+    input.take(limit as u64).read_to_end(&mut sample)?;
+    Ok(sample)
+}
+
+/// Adds a final `\n` to input that does not end with one.
+struct Terminated<R> {
+    inner: R,
+    last: Option<u8>,
+    done: bool,
+}
+
+impl<R> Terminated<R> {
+    fn new(inner: R) -> Self {
+        Terminated { inner, last: None, done: false }
+    }
+}
+
+impl<R: Read> Read for Terminated<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.last = buf.get(n - 1).copied();
+            return Ok(n);
+        }
+        self.done = true;
+        match (self.last, buf.first_mut()) {
+            (Some(last), Some(first)) if last != b'\n' => {
+                *first = b'\n';
+                Ok(1)
+            }
+            _ => Ok(0),
+        }
+    }
+}
+
+/// Counts and hashes the bytes read through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        HashingReader { inner, hasher: Sha256::new(), bytes: 0 }
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let read = buf.get(..n).unwrap_or_default();
+        self.hasher.update(read);
+        self.bytes += read.len() as u64;
+        Ok(n)
+    }
+}
+
+/// One parsed data record.
+#[derive(Debug)]
+struct Row {
+    line: u64,
+    date: Option<i64>,
+    date_raw: Option<String>,
+    paint: Option<String>,
+    paint_raw: Option<String>,
+    quantity: Option<i64>,
+    quantity_raw: Option<String>,
+    unit_cost: Option<f64>,
+    unit_cost_raw: Option<String>,
+    cost: Option<f64>,
+    cost_raw: Option<String>,
+    operator: Option<String>,
+    operator_raw: Option<String>,
+    cost_computed: bool,
+    /// Sorted in [`ReasonCode`] declaration order.
+    errors: Vec<ReasonCode>,
+}
+
+impl Row {
+    fn parse(layout: &ColumnLayout, cells: &[String], line: u64, style: DecimalStyle) -> Row {
+        let raw = |f: ProductionField| layout.position(f).and_then(|i| cells.get(i)).cloned();
+        let mut errors = Vec::new();
+        if cells.len() != layout.width {
+            errors.push(ReasonCode::MalformedLine);
+        }
+        let date_raw = raw(ProductionField::Date);
+        let quantity_raw = raw(ProductionField::Quantity);
+        let unit_cost_raw = raw(ProductionField::UnitCost);
+        let cost_raw = raw(ProductionField::Cost);
+        let paint_raw = raw(ProductionField::PaintType);
+        let operator_raw = raw(ProductionField::Operator);
+
+        let date = typed(&date_raw, ReasonCode::UnparseableDate, &mut errors, |s| {
+            parse_timestamp(s).map(|t| t.and_utc().timestamp_micros())
+        });
+        let quantity = typed(&quantity_raw, ReasonCode::UnparseableQuantity, &mut errors, |s| parse_quantity(s, style));
+        let unit_cost = typed(&unit_cost_raw, ReasonCode::UnparseableUnitCost, &mut errors, |s| parse_number(s, style));
+        let mut cost = typed(&cost_raw, ReasonCode::UnparseableCost, &mut errors, |s| parse_number(s, style));
+        let mut cost_computed = false;
+        if cost_raw.as_deref().is_none_or(str::is_empty)
+            && let (Some(q), Some(u)) = (quantity, unit_cost)
+        {
+            cost = Some(q as f64 * u);
+            cost_computed = true;
+        }
+        errors.sort();
+        errors.dedup();
+        Row {
+            line,
+            date,
+            paint: paint_raw.clone().filter(|s| !s.is_empty()),
+            paint_raw,
+            date_raw,
+            quantity,
+            quantity_raw,
+            unit_cost,
+            unit_cost_raw,
+            cost,
+            cost_raw,
+            operator: operator_raw.clone().filter(|s| !s.is_empty()),
+            operator_raw,
+            cost_computed,
+            errors,
+        }
+    }
+}
+
+/// Parses a present, non-empty cell; records `code` when it cannot be parsed.
+fn typed<T>(raw: &Option<String>, code: ReasonCode, errors: &mut Vec<ReasonCode>, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
+    match raw.as_deref() {
+        None | Some("") => None,
+        Some(text) => {
+            let value = parse(text);
+            if value.is_none() {
+                errors.push(code);
+            }
+            value
+        }
+    }
+}
+
+/// Accumulates rows into one Arrow record batch.
+struct BatchBuilder {
+    schema: SchemaRef,
+    rows: usize,
+    line: UInt64Builder,
+    date: TimestampMicrosecondBuilder,
+    date_raw: StringBuilder,
+    paint: StringBuilder,
+    paint_raw: StringBuilder,
+    quantity: Int64Builder,
+    quantity_raw: StringBuilder,
+    unit_cost: Float64Builder,
+    unit_cost_raw: StringBuilder,
+    cost: Float64Builder,
+    cost_raw: StringBuilder,
+    operator: StringBuilder,
+    operator_raw: StringBuilder,
+    cost_computed: BooleanBuilder,
+    cell_errors: StringBuilder,
+}
+
+impl BatchBuilder {
+    fn new(schema: SchemaRef) -> Self {
+        BatchBuilder {
+            schema,
+            rows: 0,
+            line: UInt64Builder::new(),
+            date: TimestampMicrosecondBuilder::new(),
+            date_raw: StringBuilder::new(),
+            paint: StringBuilder::new(),
+            paint_raw: StringBuilder::new(),
+            quantity: Int64Builder::new(),
+            quantity_raw: StringBuilder::new(),
+            unit_cost: Float64Builder::new(),
+            unit_cost_raw: StringBuilder::new(),
+            cost: Float64Builder::new(),
+            cost_raw: StringBuilder::new(),
+            operator: StringBuilder::new(),
+            operator_raw: StringBuilder::new(),
+            cost_computed: BooleanBuilder::new(),
+            cell_errors: StringBuilder::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.rows
+    }
+
+    fn push(&mut self, row: Row) {
+        self.rows += 1;
+        self.line.append_value(row.line);
+        self.date.append_option(row.date);
+        self.date_raw.append_option(row.date_raw);
+        self.paint.append_option(row.paint);
+        self.paint_raw.append_option(row.paint_raw);
+        self.quantity.append_option(row.quantity);
+        self.quantity_raw.append_option(row.quantity_raw);
+        self.unit_cost.append_option(row.unit_cost);
+        self.unit_cost_raw.append_option(row.unit_cost_raw);
+        self.cost.append_option(row.cost);
+        self.cost_raw.append_option(row.cost_raw);
+        self.operator.append_option(row.operator);
+        self.operator_raw.append_option(row.operator_raw);
+        self.cost_computed.append_value(row.cost_computed);
+        let codes: Vec<&str> = row.errors.iter().map(|c| c.as_str()).collect();
+        self.cell_errors.append_value(codes.join(","));
+    }
+
+    /// A record the CSV reader could not split into cells: every cell unknown, `MALFORMED_LINE`.
+    fn push_unreadable(&mut self, line: u64) {
+        self.push(Row {
+            line,
+            date: None,
+            date_raw: None,
+            paint: None,
+            paint_raw: None,
+            quantity: None,
+            quantity_raw: None,
+            unit_cost: None,
+            unit_cost_raw: None,
+            cost: None,
+            cost_raw: None,
+            operator: None,
+            operator_raw: None,
+            cost_computed: false,
+            errors: vec![ReasonCode::MalformedLine],
+        });
+    }
+
+    /// Takes the accumulated rows as a record batch and starts a new one.
+    fn finish(&mut self) -> Result<RecordBatch, TransformError> {
+        self.rows = 0;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.line.finish()),
+            Arc::new(self.date.finish()),
+            Arc::new(self.date_raw.finish()),
+            Arc::new(self.paint.finish()),
+            Arc::new(self.paint_raw.finish()),
+            Arc::new(self.quantity.finish()),
+            Arc::new(self.quantity_raw.finish()),
+            Arc::new(self.unit_cost.finish()),
+            Arc::new(self.unit_cost_raw.finish()),
+            Arc::new(self.cost.finish()),
+            Arc::new(self.cost_raw.finish()),
+            Arc::new(self.operator.finish()),
+            Arc::new(self.operator_raw.finish()),
+            Arc::new(self.cost_computed.finish()),
+            Arc::new(self.cell_errors.finish()),
+        ];
+        RecordBatch::try_new(self.schema.clone(), columns).map_err(|source| TransformError::Write { source })
+    }
+}

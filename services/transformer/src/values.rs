@@ -1,0 +1,218 @@
+//! Cell values: numbers written with decimal commas, thousands separators and currency signs; whole
+//! quantities; dates and date-times in the formats the plant's files use.
+
+use chrono::{NaiveDate, NaiveDateTime};
+
+use crate::encoding::trim_cell;
+
+/// How the file writes decimals: a `;`-delimited file uses the decimal comma.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecimalStyle {
+    /// `,`-delimited file: `1234.5`, `1,234.56`.
+    Point,
+    /// `;`-delimited file: `1234,5`, `1.234,56`.
+    Comma,
+}
+
+impl DecimalStyle {
+    pub fn for_delimiter(delimiter: u8) -> DecimalStyle {
+        if delimiter == b';' { DecimalStyle::Comma } else { DecimalStyle::Point }
+    }
+}
+
+fn is_space(c: char) -> bool {
+    c.is_whitespace() || c == '\u{a0}'
+}
+
+/// Parses a number. Rules: a leading sign and `$` (with spaces) are allowed; when both `.` and `,`
+/// occur, the rightmost is the decimal separator and the other groups thousands; with only one kind
+/// of separator, several occurrences group thousands; a single occurrence is the decimal separator
+/// when it is the file's decimal mark (`,` in a `;` file, `.` otherwise), and otherwise groups
+/// thousands only when exactly three digits follow it. Thousands groups must be well formed.
+pub fn parse_number(text: &str, style: DecimalStyle) -> Option<f64> {
+    let mut s = trim_cell(text);
+    let mut negative = false;
+    let mut currency = false;
+    loop {
+        if !currency && let Some(rest) = s.strip_prefix('$') {
+            currency = true;
+            s = rest.trim_start_matches(is_space);
+            continue;
+        }
+        if !negative && let Some(rest) = s.strip_prefix('-') {
+            negative = true;
+            s = rest.trim_start_matches(is_space);
+            continue;
+        }
+        break;
+    }
+    if !s.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b',') || !s.bytes().any(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let dots = s.matches('.').count();
+    let commas = s.matches(',').count();
+    let (int_part, frac_part, thousands) = if dots > 0 && commas > 0 {
+        let last_dot = s.rfind('.')?;
+        let last_comma = s.rfind(',')?;
+        let (decimal, thousands, count) = if last_dot > last_comma { ('.', ',', dots) } else { (',', '.', commas) };
+        if count != 1 {
+            return None;
+        }
+        let (int_part, frac_part) = s.split_once(decimal)?;
+        (int_part, frac_part, Some(thousands))
+    } else if dots > 0 || commas > 0 {
+        let (sep, count, native) =
+            if dots > 0 { ('.', dots, style == DecimalStyle::Point) } else { (',', commas, style == DecimalStyle::Comma) };
+        if count > 1 {
+            (s, "", Some(sep))
+        } else {
+            let (int_part, frac_part) = s.split_once(sep)?;
+            if !native && !int_part.is_empty() && frac_part.len() == 3 {
+                (s, "", Some(sep))
+            } else {
+                (int_part, frac_part, None)
+            }
+        }
+    } else {
+        (s, "", None)
+    };
+    let digits_of_int: String = match thousands {
+        None => int_part.to_owned(),
+        Some(sep) => {
+            let mut groups = int_part.split(sep);
+            let first = groups.next()?;
+            if first.is_empty() || first.len() > 3 {
+                return None;
+            }
+            let mut all = first.to_owned();
+            for g in groups {
+                if g.len() != 3 {
+                    return None;
+                }
+                all.push_str(g);
+            }
+            all
+        }
+    };
+    if !digits_of_int.bytes().all(|b| b.is_ascii_digit()) || !frac_part.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if digits_of_int.is_empty() && frac_part.is_empty() {
+        return None;
+    }
+    let text = format!("{}.{}", if digits_of_int.is_empty() { "0" } else { &digits_of_int }, if frac_part.is_empty() { "0" } else { frac_part });
+    let value: f64 = text.parse().ok()?;
+    if !value.is_finite() {
+        return None;
+    }
+    Some(if negative { -value } else { value })
+}
+
+/// Largest magnitude an `f64` holds exactly as an integer (2^53).
+const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
+
+/// Parses a whole number of litres: `1500`, `1.500` (in a decimal-comma file), `1500.0`. A value with
+/// a fractional part is not a quantity.
+pub fn parse_quantity(text: &str, style: DecimalStyle) -> Option<i64> {
+    let value = parse_number(text, style)?;
+    if value.fract() != 0.0 || value.abs() > MAX_EXACT {
+        return None;
+    }
+    Some(value as i64)
+}
+
+const DATE_TIME_FORMATS: &[&str] = &[
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M",
+    "%d/%m/%Y %H:%M:%S%.f",
+    "%d/%m/%Y %H:%M",
+    "%d-%m-%Y %H:%M:%S%.f",
+    "%d-%m-%Y %H:%M",
+];
+
+const DATE_FORMATS: &[&str] = &["%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y"];
+
+/// Parses a production date or date-time to a naive timestamp; a date alone means midnight.
+/// Accepted: `YYYY-MM-DD`, `YYYY-MM-DD HH:MM[:SS[.fff]]`, the same with `T`, and the day-first
+/// `DD/MM/YYYY` or `DD-MM-YYYY`, optionally with `HH:MM[:SS[.fff]]`.
+pub fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
+    let s = trim_cell(text);
+    if s.is_empty() || s.len() > 40 {
+        return None;
+    }
+    for f in DATE_TIME_FORMATS {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(t);
+        }
+    }
+    for f in DATE_FORMATS {
+        if let Ok(d) = NaiveDate::parse_from_str(s, f) {
+            return d.and_hms_opt(0, 0, 0);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DecimalStyle::{Comma, Point};
+
+    #[test]
+    fn numbers_follow_the_separator_rules() {
+        assert_eq!(parse_number("1234.5", Point), Some(1234.5));
+        assert_eq!(parse_number("12,5", Comma), Some(12.5));
+        assert_eq!(parse_number("1.234,56", Comma), Some(1234.56));
+        assert_eq!(parse_number("1.234,56", Point), Some(1234.56));
+        assert_eq!(parse_number("1,234.56", Point), Some(1234.56));
+        assert_eq!(parse_number("1,234.56", Comma), Some(1234.56));
+        assert_eq!(parse_number("1,5", Point), Some(1.5));
+        assert_eq!(parse_number("1,500", Point), Some(1500.0));
+        assert_eq!(parse_number("1,500", Comma), Some(1.5));
+        assert_eq!(parse_number("1.500", Comma), Some(1500.0));
+        assert_eq!(parse_number("1.500", Point), Some(1.5));
+        assert_eq!(parse_number("1,234,567", Point), Some(1_234_567.0));
+        assert_eq!(parse_number("$ 1.234,56", Comma), Some(1234.56));
+        assert_eq!(parse_number("  $12.50 ", Point), Some(12.5));
+        assert_eq!(parse_number("\u{a0}7\u{a0}", Point), Some(7.0));
+        assert_eq!(parse_number("-3", Point), Some(-3.0));
+        assert_eq!(parse_number("-$3", Point), Some(-3.0));
+        assert_eq!(parse_number("0,75", Comma), Some(0.75));
+        assert_eq!(parse_number(",5", Comma), Some(0.5));
+        for bad in ["", "$", "abc", "12a", "1.2.3,4,5", "1,23,456.7", "1e5", "--1", "1.234.56", ".", "12 5", "NaN"] {
+            assert_eq!(parse_number(bad, Point), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn quantities_must_be_whole() {
+        assert_eq!(parse_quantity("1500", Point), Some(1500));
+        assert_eq!(parse_quantity("1.500", Comma), Some(1500));
+        assert_eq!(parse_quantity("1500.0", Point), Some(1500));
+        assert_eq!(parse_quantity("1500,0", Comma), Some(1500));
+        assert_eq!(parse_quantity("1,500", Point), Some(1500));
+        assert_eq!(parse_quantity("1500.5", Point), None);
+        assert_eq!(parse_quantity("1.5", Point), None);
+        assert_eq!(parse_quantity("99999999999999999999", Point), None);
+    }
+
+    #[test]
+    fn dates_in_all_accepted_forms() {
+        let d = |y, m, dd, h, mi, s| NaiveDate::from_ymd_opt(y, m, dd).and_then(|d| d.and_hms_opt(h, mi, s));
+        assert_eq!(parse_timestamp("2025-01-07"), d(2025, 1, 7, 0, 0, 0));
+        assert_eq!(parse_timestamp("2025-01-07 08:30"), d(2025, 1, 7, 8, 30, 0));
+        assert_eq!(parse_timestamp("2025-01-07 08:30:15"), d(2025, 1, 7, 8, 30, 15));
+        assert_eq!(parse_timestamp("2025-01-07T08:30"), d(2025, 1, 7, 8, 30, 0));
+        assert_eq!(parse_timestamp("2025-01-07T08:30:15"), d(2025, 1, 7, 8, 30, 15));
+        assert_eq!(parse_timestamp("07/01/2025"), d(2025, 1, 7, 0, 0, 0));
+        assert_eq!(parse_timestamp("07/01/2025 23:59"), d(2025, 1, 7, 23, 59, 0));
+        assert_eq!(parse_timestamp("07/01/2025 23:59:58"), d(2025, 1, 7, 23, 59, 58));
+        assert_eq!(parse_timestamp("07-01-2025"), d(2025, 1, 7, 0, 0, 0));
+        assert_eq!(parse_timestamp(" 2025-01-07 "), d(2025, 1, 7, 0, 0, 0));
+        for bad in ["", "ayer", "2025-02-30", "32/01/2025", "2025/01/07x", "07.01.2025", "2025-01-07 25:00"] {
+            assert_eq!(parse_timestamp(bad), None, "{bad:?}");
+        }
+    }
+}
