@@ -139,7 +139,7 @@ const DATE_FORMATS: &[&str] = &["%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y"];
 /// `DD/MM/YYYY` or `DD-MM-YYYY`, optionally with `HH:MM[:SS[.fff]]`.
 pub fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
     let s = trim_cell(text);
-    if s.is_empty() || s.len() > 40 {
+    if s.is_empty() || s.len() > 40 || !has_four_digit_year(s) {
         return None;
     }
     for f in DATE_TIME_FORMATS {
@@ -153,6 +153,20 @@ pub fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
         }
     }
     None
+}
+
+/// The date part (before a space or `T`) has three numeric components, the year first or last
+/// and written with exactly four digits (chrono alone would read `07/01/25` as the year 25).
+fn has_four_digit_year(s: &str) -> bool {
+    let date = s.split([' ', 'T']).next().unwrap_or_default();
+    let parts: Vec<&str> = date.split(['-', '/']).collect();
+    let numeric = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    match parts.as_slice() {
+        [a, b, c] if [a, b, c].iter().all(|p| numeric(p)) => {
+            (a.len() == 4 && b.len() <= 2 && c.len() <= 2) || (c.len() == 4 && a.len() <= 2 && b.len() <= 2)
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -211,7 +225,19 @@ mod tests {
         assert_eq!(parse_timestamp("07/01/2025 23:59:58"), d(2025, 1, 7, 23, 59, 58));
         assert_eq!(parse_timestamp("07-01-2025"), d(2025, 1, 7, 0, 0, 0));
         assert_eq!(parse_timestamp(" 2025-01-07 "), d(2025, 1, 7, 0, 0, 0));
-        for bad in ["", "ayer", "2025-02-30", "32/01/2025", "2025/01/07x", "07.01.2025", "2025-01-07 25:00"] {
+        for bad in [
+            "",
+            "ayer",
+            "2025-02-30",
+            "32/01/2025",
+            "2025/01/07x",
+            "07.01.2025",
+            "2025-01-07 25:00",
+            "07/01/25",
+            "25-01-07",
+            "+2025-01-07",
+            "02025-01-07",
+        ] {
             assert_eq!(parse_timestamp(bad), None, "{bad:?}");
         }
     }
