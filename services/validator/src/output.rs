@@ -78,3 +78,114 @@ fn write_parquet(schema: SchemaRef, batch: RecordBatch) -> Result<Vec<u8>, Outpu
     writer.close().map_err(|source| OutputError::Parquet { source })?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
+    use bytes::Bytes;
+    use chrono::NaiveDate;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use pinta_contracts::ReasonCode;
+
+    fn read_back(bytes: Vec<u8>) -> (SchemaRef, Vec<RecordBatch>) {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes)).unwrap();
+        let schema = builder.schema().clone();
+        let batches = builder.build().unwrap().collect::<Result<Vec<_>, _>>().unwrap();
+        (schema, batches)
+    }
+
+    fn names_and_types(s: &SchemaRef) -> Vec<(String, arrow_schema::DataType)> {
+        s.fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect()
+    }
+
+    fn curated_rows() -> Vec<CuratedRow> {
+        let d = NaiveDate::from_ymd_opt(2025, 3, 10).unwrap().and_hms_opt(8, 30, 15).unwrap();
+        vec![
+            CuratedRow {
+                date: Some(d),
+                paint_type: Some("Esmalte".into()),
+                quantity: Some(10),
+                unit_cost: Some(2.5),
+                cost: Some(25.0),
+                operator: Some("Ana".into()),
+            },
+            CuratedRow { date: None, paint_type: None, quantity: None, unit_cost: None, cost: None, operator: None },
+        ]
+    }
+
+    #[test]
+    fn curated_file_has_exactly_the_contracted_schema_and_values() {
+        let rows = curated_rows();
+        let bytes = write_curated_parquet(&rows).unwrap();
+        assert_eq!(bytes, write_curated_parquet(&rows).unwrap(), "same rows, same bytes");
+        let (schema, batches) = read_back(bytes);
+        assert_eq!(names_and_types(&schema), names_and_types(&curated_schema()));
+        let b = &batches[0];
+        assert_eq!(b.num_rows(), 2);
+        let ts = b.column(0).as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(ts.value(0), rows[0].date.unwrap().and_utc().timestamp_micros());
+        assert!(ts.is_null(1));
+        assert_eq!(b.column(1).as_string::<i32>().value(0), "Esmalte");
+        assert_eq!(b.column(2).as_primitive::<Int64Type>().value(0), 10);
+        assert_eq!(b.column(3).as_primitive::<Float64Type>().value(0), 2.5);
+        assert_eq!(b.column(4).as_primitive::<Float64Type>().value(0), 25.0);
+        assert_eq!(b.column(5).as_string::<i32>().value(0), "Ana");
+        assert!(b.column(5).is_null(1));
+    }
+
+    #[test]
+    fn an_empty_curated_file_is_valid() {
+        let bytes = write_curated_parquet(&[]).unwrap();
+        let (schema, batches) = read_back(bytes);
+        assert_eq!(names_and_types(&schema), names_and_types(&curated_schema()));
+        assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 0);
+    }
+
+    #[test]
+    fn files_are_snappy_and_carry_no_run_dependent_metadata() {
+        let bytes = write_curated_parquet(&curated_rows()).unwrap();
+        let builder = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes)).unwrap();
+        let meta = builder.metadata();
+        for rg in meta.row_groups() {
+            for c in rg.columns() {
+                assert_eq!(c.compression(), Compression::SNAPPY);
+            }
+        }
+    }
+
+    #[test]
+    fn quarantine_file_has_the_contracted_schema_and_values() {
+        let rows = vec![QuarantinedRow {
+            line: 7,
+            raw: [
+                Some("2025-03-10 08:00".into()),
+                Some("Esmalte".into()),
+                Some("-5".into()),
+                Some("2,5".into()),
+                Some("".into()),
+                None,
+            ],
+            reasons: vec![ReasonCode::NegativeQuantity, ReasonCode::DuplicateRow],
+            detail: "Cantidad negativa (-5); Fila duplicada de la línea 2".into(),
+            quantity: Some(-5),
+            cost: None,
+        }];
+        let bytes = write_quarantine_parquet(&rows).unwrap();
+        assert_eq!(bytes, write_quarantine_parquet(&rows).unwrap());
+        let (schema, batches) = read_back(bytes);
+        assert_eq!(names_and_types(&schema), names_and_types(&quarantine_schema()));
+        let b = &batches[0];
+        assert_eq!(b.num_rows(), 1);
+        assert_eq!(b.column(0).as_string::<i32>().value(0), "2025-03-10 08:00");
+        assert_eq!(b.column(2).as_string::<i32>().value(0), "-5");
+        assert_eq!(b.column(3).as_string::<i32>().value(0), "2,5");
+        assert_eq!(b.column(4).as_string::<i32>().value(0), "");
+        assert!(b.column(5).is_null(0));
+        assert_eq!(b.column(6).as_primitive::<Int64Type>().value(0), 7);
+        assert_eq!(b.column(7).as_string::<i32>().value(0), "NEGATIVE_QUANTITY,DUPLICATE_ROW");
+        assert_eq!(b.column(8).as_string::<i32>().value(0), "Cantidad negativa (-5); Fila duplicada de la línea 2");
+    }
+}
