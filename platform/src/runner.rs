@@ -214,7 +214,7 @@ impl Runner {
 
     async fn with_heartbeat<F: std::future::Future>(&self, message: &Message, work: F) -> F::Output {
         tokio::pin!(work);
-        let mut beat = tokio::time::interval(self.heartbeat);
+        let mut beat = tokio::time::interval(self.heartbeat.max(Duration::from_millis(100)));
         beat.tick().await;
         loop {
             tokio::select! {
@@ -248,7 +248,7 @@ impl Runner {
         message: &Message,
         envelope: &Envelope,
         code: FailureCode,
-        error: &(dyn StdError + 'static),
+        error: &(dyn StdError + Send + Sync + 'static),
         object: Option<ObjectRef>,
     ) -> Disposition {
         if !self.retry.may_retry(message.receive_count) {
@@ -276,7 +276,7 @@ impl Runner {
         message: &Message,
         envelope: Option<&Envelope>,
         code: FailureCode,
-        error: &(dyn StdError + 'static),
+        error: &(dyn StdError + Send + Sync + 'static),
         retryable: bool,
         object: Option<ObjectRef>,
     ) -> Disposition {

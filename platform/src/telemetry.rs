@@ -28,10 +28,10 @@ impl LogFormat {
     }
 }
 
-/// Installs the global subscriber (`RUST_LOG` filters; default `info`). Safe to call twice.
-pub fn init(format: LogFormat) {
+/// Installs the global subscriber (`RUST_LOG` filters; else `default_filter`). Safe to call twice.
+pub fn init(format: LogFormat, default_filter: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

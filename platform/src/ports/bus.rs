@@ -75,7 +75,8 @@ pub trait EventReceiver: Send + Sync + Debug + 'static {
     async fn ack(&self, message: &Message) -> Result<(), BusError>;
     /// Make the message visible again after `delay` (a failed attempt).
     async fn retry_later(&self, message: &Message, delay: Duration) -> Result<(), BusError>;
-    /// Keep the message invisible for `by` more (long work in progress).
+    /// Keep the message invisible for `by` from now (long work in progress), like SQS
+    /// `ChangeMessageVisibility`.
     async fn extend(&self, message: &Message, by: Duration) -> Result<(), BusError>;
 }
 

@@ -6,7 +6,7 @@ pub mod clock;
 pub mod object_store;
 pub mod source;
 
-pub use bus::{BusError, DeadLetter, DeadLetterStore, EventPublisher, EventReceiver, Message};
+pub use bus::{BusError, DeadLetter, DeadLetterStore, EventPublisher, EventReceiver, Message, ReplayError, replay_dead_letter};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use object_store::{
     GetResult, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutOutcome, StoreError,

@@ -1,0 +1,11 @@
+//! The `pinta` command as a library, so integration tests drive the same code as the binary.
+//!
+//! * [`config`] — the typed configuration (flags and environment), validated at start-up.
+//! * [`app`] — the embedded wiring: local store, in-process bus, runners for every stage.
+//! * [`seed`] — synthetic source data with injected defects.
+//! * [`commands`] — `up`, `seed`, `run`, `reconcile`, `dlq`.
+
+pub mod app;
+pub mod commands;
+pub mod config;
+pub mod seed;
