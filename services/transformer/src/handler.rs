@@ -178,7 +178,11 @@ impl Transformer {
     }
 }
 
-fn transformed_event(event: &ProductionExtractedV1, staging: ObjectRef, stats: &TransformStats) -> ProductionTransformedV1 {
+fn transformed_event(
+    event: &ProductionExtractedV1,
+    staging: ObjectRef,
+    stats: &TransformStats,
+) -> ProductionTransformedV1 {
     ProductionTransformedV1 {
         production_date: event.production_date,
         raw: event.raw.clone(),
@@ -196,11 +200,8 @@ fn transformed_event(event: &ProductionExtractedV1, staging: ObjectRef, stats: &
 /// A read error that came from the object store (through the async bridge) is a storage failure;
 /// anything else means the input itself is unusable.
 fn classify_transform_error(raw: &ObjectRef, error: TransformError) -> TransformerError {
-    let from_store = error
-        .read_error()
-        .and_then(|io| io.get_ref())
-        .and_then(|inner| inner.downcast_ref::<StoreError>())
-        .is_some();
+    let from_store =
+        error.read_error().and_then(|io| io.get_ref()).and_then(|inner| inner.downcast_ref::<StoreError>()).is_some();
     if from_store && let TransformError::Read { source } = error {
         let store_error = match source.into_inner().map(|inner| inner.downcast::<StoreError>()) {
             Some(Ok(store_error)) => *store_error,

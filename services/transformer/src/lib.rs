@@ -21,4 +21,4 @@ pub mod transform;
 pub mod values;
 
 pub use handler::{Transformer, TransformerError};
-pub use transform::{transform, TransformError, TransformStats, BATCH_ROWS};
+pub use transform::{BATCH_ROWS, TransformError, TransformStats, transform};

@@ -5,7 +5,9 @@
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder, UInt64Builder};
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder, UInt64Builder,
+};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_ipc::writer::FileWriter;
 use arrow_schema::{ArrowError, SchemaRef};
@@ -137,7 +139,10 @@ pub fn transform<R: Read, W: Write>(input: R, out: W) -> Result<TransformStats, 
                 if e.is_io_error() {
                     return Err(match e.into_kind() {
                         csv::ErrorKind::Io(source) => TransformError::Read { source },
-                        other => TransformError::Csv { line, source: csv::Error::from(io::Error::other(format!("{other:?}"))) },
+                        other => TransformError::Csv {
+                            line,
+                            source: csv::Error::from(io::Error::other(format!("{other:?}"))),
+                        },
                     });
                 }
                 // A CSV-level error on one record: mark it, unless the reader is stuck on it.
@@ -344,7 +349,12 @@ impl Row {
 }
 
 /// Parses a present, non-empty cell; records `code` when it cannot be parsed.
-fn typed<T>(raw: &Option<String>, code: ReasonCode, errors: &mut Vec<ReasonCode>, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
+fn typed<T>(
+    raw: &Option<String>,
+    code: ReasonCode,
+    errors: &mut Vec<ReasonCode>,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Option<T> {
     match raw.as_deref() {
         None | Some("") => None,
         Some(text) => {

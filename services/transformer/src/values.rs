@@ -61,8 +61,11 @@ pub fn parse_number(text: &str, style: DecimalStyle) -> Option<f64> {
         let (int_part, frac_part) = s.split_once(decimal)?;
         (int_part, frac_part, Some(thousands))
     } else if dots > 0 || commas > 0 {
-        let (sep, count, native) =
-            if dots > 0 { ('.', dots, style == DecimalStyle::Point) } else { (',', commas, style == DecimalStyle::Comma) };
+        let (sep, count, native) = if dots > 0 {
+            ('.', dots, style == DecimalStyle::Point)
+        } else {
+            (',', commas, style == DecimalStyle::Comma)
+        };
         if count > 1 {
             (s, "", Some(sep))
         } else {
@@ -100,7 +103,11 @@ pub fn parse_number(text: &str, style: DecimalStyle) -> Option<f64> {
     if digits_of_int.is_empty() && frac_part.is_empty() {
         return None;
     }
-    let text = format!("{}.{}", if digits_of_int.is_empty() { "0" } else { &digits_of_int }, if frac_part.is_empty() { "0" } else { frac_part });
+    let text = format!(
+        "{}.{}",
+        if digits_of_int.is_empty() { "0" } else { &digits_of_int },
+        if frac_part.is_empty() { "0" } else { frac_part }
+    );
     let value: f64 = text.parse().ok()?;
     if !value.is_finite() {
         return None;

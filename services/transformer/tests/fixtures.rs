@@ -12,7 +12,10 @@ fn canonical_utf8_with_bom_and_crlf() {
     let (stats, rows) = run(input.as_bytes());
     assert_eq!(stats.encoding, "UTF-8");
     assert_eq!(stats.delimiter, ',');
-    assert_eq!((stats.rows, stats.rows_with_cell_errors, stats.rows_with_computed_cost, stats.blank_lines), (2, 0, 0, 0));
+    assert_eq!(
+        (stats.rows, stats.rows_with_cell_errors, stats.rows_with_computed_cost, stats.blank_lines),
+        (2, 0, 0, 0)
+    );
     let r = &rows[0];
     assert_eq!(r.line, 2);
     assert_eq!(r.date, Some(micros(2025, 1, 7, 0, 0, 0)));
@@ -161,7 +164,9 @@ fn short_and_long_lines_are_malformed_but_kept() {
 
 #[test]
 fn unparseable_cells_are_marked_in_stable_order() {
-    let input = format!("{CANONICAL_HEADER}\nayer,Esmalte,1500.5,gratis,mucho,Ana\n2025-13-45,,10,2,x,\n2025-01-07,Esmalte,10,2\n");
+    let input = format!(
+        "{CANONICAL_HEADER}\nayer,Esmalte,1500.5,gratis,mucho,Ana\n2025-13-45,,10,2,x,\n2025-01-07,Esmalte,10,2\n"
+    );
     let (stats, rows) = run(input.as_bytes());
     assert_eq!(stats.rows, 3);
     assert_eq!(stats.rows_with_cell_errors, 3);

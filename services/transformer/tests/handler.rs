@@ -205,4 +205,3 @@ async fn store_failure_while_streaming_is_storage_unavailable() {
     assert_eq!(err.0.code(), FailureCode::StorageUnavailable);
     assert!(err.0.is_retryable());
 }
-

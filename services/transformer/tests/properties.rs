@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
-use proptest::prelude::*;
 use pinta_transformer::{BATCH_ROWS, transform};
+use proptest::prelude::*;
 
 /// Physical lines: only `\n` ends one (a `\r` before it is part of the line ending).
 fn count_lines(input: &[u8]) -> u64 {
@@ -14,7 +14,11 @@ fn count_lines(input: &[u8]) -> u64 {
 /// A generated data record: good, or damaged in one of several ways.
 fn record_strategy() -> impl Strategy<Value = String> {
     prop_oneof![
-        (1u32..28, 0i64..100_000, 0u32..10_000).prop_map(|(d, q, c)| format!("2025-01-{d:02},Esmalte,{q},{}.{:02},,Ana", c / 100, c % 100)),
+        (1u32..28, 0i64..100_000, 0u32..10_000).prop_map(|(d, q, c)| format!(
+            "2025-01-{d:02},Esmalte,{q},{}.{:02},,Ana",
+            c / 100,
+            c % 100
+        )),
         Just("ayer,Látex,x,y,z,".to_owned()),
         Just("2025-01-07,Esmalte,10".to_owned()),
         Just("2025-01-07,Esmalte,10,2,20,Ana,extra,more".to_owned()),

@@ -107,5 +107,4 @@ pub fn some(s: &str) -> Option<String> {
     Some(s.to_owned())
 }
 
-pub const CANONICAL_HEADER: &str =
-    "Fecha de producción,Tipo de pintura producida,Cantidad producida,Costo por litro producido,Costo de la producción,Operador";
+pub const CANONICAL_HEADER: &str = "Fecha de producción,Tipo de pintura producida,Cantidad producida,Costo por litro producido,Costo de la producción,Operador";
