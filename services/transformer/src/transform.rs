@@ -139,6 +139,7 @@ pub fn transform<R: Read, W: Write>(input: R, out: W) -> Result<TransformStats, 
                 if e.is_io_error() {
                     return Err(match e.into_kind() {
                         csv::ErrorKind::Io(source) => TransformError::Read { source },
+                        // Not reached: `is_io_error()` means the kind is `Io`.
                         other => TransformError::Csv {
                             line,
                             source: csv::Error::from(io::Error::other(format!("{other:?}"))),
