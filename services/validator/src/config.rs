@@ -8,18 +8,12 @@ use crate::rules::RuleSet;
 /// Environment variable naming a TOML rule file; unset or empty = the built-in rules.
 pub const RULES_FILE_VAR: &str = "PINTA_RULES_FILE";
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ValidatorConfig {
     /// The rule file, when one was configured.
     pub rules_file: Option<PathBuf>,
     /// The rules loaded from it (or the defaults).
     pub rules: RuleSet,
-}
-
-impl Default for ValidatorConfig {
-    fn default() -> Self {
-        ValidatorConfig { rules_file: None, rules: RuleSet::default() }
-    }
 }
 
 impl ValidatorConfig {
@@ -29,7 +23,9 @@ impl ValidatorConfig {
     }
 
     /// Same as [`ValidatorConfig::from_env`] with an explicit variable lookup (tests, embedding).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<ValidatorConfig, ConfigError> {
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<ValidatorConfig, ConfigError> {
         let Some(value) = lookup(RULES_FILE_VAR).filter(|v| !v.trim().is_empty()) else {
             return Ok(ValidatorConfig::default());
         };
@@ -37,9 +33,12 @@ impl ValidatorConfig {
         let rules = RuleSet::load(&path).map_err(|source| ConfigError::Rules {
             variable: RULES_FILE_VAR,
             value: value.clone(),
-            source,
+            source: Box::new(source),
         })?;
-        Ok(ValidatorConfig { rules_file: Some(path), rules })
+        Ok(ValidatorConfig {
+            rules_file: Some(path),
+            rules,
+        })
     }
 }
 
@@ -49,7 +48,10 @@ mod tests {
 
     #[test]
     fn unset_is_default_and_bad_file_names_the_variable() {
-        assert_eq!(ValidatorConfig::from_lookup(|_| None).unwrap(), ValidatorConfig::default());
+        assert_eq!(
+            ValidatorConfig::from_lookup(|_| None).unwrap(),
+            ValidatorConfig::default()
+        );
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("good.toml");
         std::fs::write(&good, "quarantine_threshold = 0.25").unwrap();
