@@ -172,3 +172,68 @@ pub fn rows_from_batch(batch: &RecordBatch) -> Result<Vec<StagingRow>, StagingEr
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int64Array};
+    use arrow_schema::{Field, Schema};
+
+    use super::*;
+
+    fn ipc(batch: &RecordBatch) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut w = arrow_ipc::writer::FileWriter::try_new(&mut out, &batch.schema()).unwrap();
+        w.write(batch).unwrap();
+        w.finish().unwrap();
+        drop(w);
+        out
+    }
+
+    #[test]
+    fn junk_missing_columns_and_wrong_types_are_errors_not_panics() {
+        assert!(matches!(
+            read_staging(b"nope"),
+            Err(StagingError::Ipc { .. })
+        ));
+        assert!(matches!(read_staging(&[]), Err(StagingError::Ipc { .. })));
+
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "other",
+            DataType::Int64,
+            true,
+        )]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Int64Array::from(vec![1])) as ArrayRef],
+        )
+        .unwrap();
+        assert!(matches!(
+            read_staging(&ipc(&batch)),
+            Err(StagingError::MissingColumn { column: "line" })
+        ));
+
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            staging::LINE,
+            DataType::Int64,
+            true,
+        )]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Int64Array::from(vec![1])) as ArrayRef],
+        )
+        .unwrap();
+        let e = read_staging(&ipc(&batch)).unwrap_err();
+        assert!(
+            matches!(e, StagingError::WrongType { column: "line", .. }),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_empty_staging_file_has_no_rows() {
+        let batch = RecordBatch::new_empty(staging::schema());
+        assert!(read_staging(&ipc(&batch)).unwrap().is_empty());
+    }
+}

@@ -194,6 +194,7 @@ fn catalog() -> Catalog {
 struct Env {
     _dir: tempfile::TempDir,
     store: Arc<LocalObjectStore>,
+    bus: Arc<InProcessBus>,
     observer: Arc<InProcessQueue>,
     validator: Validator,
 }
@@ -210,6 +211,7 @@ fn env(rules: RuleSet) -> Env {
     Env {
         _dir: dir,
         store,
+        bus,
         observer,
         validator,
     }
@@ -638,6 +640,28 @@ async fn failures_are_classified() {
             .await
             .unwrap()
     );
+}
+
+#[tokio::test]
+async fn a_publish_failure_is_retryable_and_leaves_no_day_record() {
+    let env = env(RuleSet::default());
+    let (event, ctx) = stage(&env, &good_day(), true).await;
+    env.bus.close();
+    let PintaEvent::ProductionTransformedV1(payload) = &event else {
+        panic!()
+    };
+    let e = env.validator.process(payload, &ctx).await.unwrap_err();
+    assert_eq!(e.code(), FailureCode::PublishFailed);
+    assert!(e.is_retryable());
+    assert!(
+        !env.store
+            .exists(&layout::day_record_key(day()))
+            .await
+            .unwrap()
+    );
+    // Through the handler trait the failure is a HandlerError carrying the same classification.
+    let err = env.validator.handle(event, &ctx).await.unwrap_err();
+    assert_eq!(err.0.code(), FailureCode::PublishFailed);
 }
 
 #[tokio::test]
