@@ -23,9 +23,7 @@ impl ValidatorConfig {
     }
 
     /// Same as [`ValidatorConfig::from_env`] with an explicit variable lookup (tests, embedding).
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<ValidatorConfig, ConfigError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<ValidatorConfig, ConfigError> {
         let Some(value) = lookup(RULES_FILE_VAR).filter(|v| !v.trim().is_empty()) else {
             return Ok(ValidatorConfig::default());
         };
@@ -35,10 +33,7 @@ impl ValidatorConfig {
             value: value.clone(),
             source: Box::new(source),
         })?;
-        Ok(ValidatorConfig {
-            rules_file: Some(path),
-            rules,
-        })
+        Ok(ValidatorConfig { rules_file: Some(path), rules })
     }
 }
 
@@ -48,10 +43,7 @@ mod tests {
 
     #[test]
     fn unset_is_default_and_bad_file_names_the_variable() {
-        assert_eq!(
-            ValidatorConfig::from_lookup(|_| None).unwrap(),
-            ValidatorConfig::default()
-        );
+        assert_eq!(ValidatorConfig::from_lookup(|_| None).unwrap(), ValidatorConfig::default());
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("good.toml");
         std::fs::write(&good, "quarantine_threshold = 0.25").unwrap();

@@ -54,14 +54,8 @@ pub enum ValidatorError {
         #[source]
         source: OutputError,
     },
-    #[error(
-        "row conservation violated: {rows_in} rows in, {curated} curated + {quarantined} quarantined"
-    )]
-    RowsNotConserved {
-        rows_in: u64,
-        curated: u64,
-        quarantined: u64,
-    },
+    #[error("row conservation violated: {rows_in} rows in, {curated} curated + {quarantined} quarantined")]
+    RowsNotConserved { rows_in: u64, curated: u64, quarantined: u64 },
     #[error("could not publish {event_type}")]
     PublishFailed {
         event_type: &'static str,
@@ -79,26 +73,15 @@ impl ValidatorError {
     /// Classifies a store error met while `action`ing `key`.
     pub fn store(action: &'static str, key: &str, source: StoreError) -> ValidatorError {
         match source {
-            StoreError::Precondition { .. } => ValidatorError::ObjectConflict {
-                key: key.to_owned(),
-                source,
-            },
-            source => ValidatorError::Storage {
-                action,
-                key: key.to_owned(),
-                source,
-            },
+            StoreError::Precondition { .. } => ValidatorError::ObjectConflict { key: key.to_owned(), source },
+            source => ValidatorError::Storage { action, key: key.to_owned(), source },
         }
     }
 
     /// Classifies a store error met while reading an input named by the event.
     pub fn input(what: &'static str, object: &ObjectRef, source: StoreError) -> ValidatorError {
         match source {
-            StoreError::NotFound { .. } => ValidatorError::ObjectNotFound {
-                what,
-                object: object.clone(),
-                source,
-            },
+            StoreError::NotFound { .. } => ValidatorError::ObjectNotFound { what, object: object.clone(), source },
             source => ValidatorError::store("reading", &object.key, source),
         }
     }
@@ -113,9 +96,7 @@ impl Failure for ValidatorError {
             ValidatorError::UnreadableStaging { .. }
             | ValidatorError::StagingChecksum { .. }
             | ValidatorError::UnreadableCatalog { .. } => FailureCode::UnreadableInput,
-            ValidatorError::Output { .. } | ValidatorError::RowsNotConserved { .. } => {
-                FailureCode::Internal
-            }
+            ValidatorError::Output { .. } | ValidatorError::RowsNotConserved { .. } => FailureCode::Internal,
             ValidatorError::PublishFailed { .. } => FailureCode::PublishFailed,
             ValidatorError::Config { .. } => FailureCode::InvalidConfiguration,
         }

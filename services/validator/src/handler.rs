@@ -12,8 +12,7 @@ use bytes::Bytes;
 use pinta_contracts::catalog::Catalog;
 use pinta_contracts::control::{DayRecord, DayStatus};
 use pinta_contracts::events::{
-    EventRef, ObjectRef, PipelineFailedV1, ProductionPublishedV1, ProductionTransformedV1,
-    RowsQuarantinedV1,
+    EventRef, ObjectRef, PipelineFailedV1, ProductionPublishedV1, ProductionTransformedV1, RowsQuarantinedV1,
 };
 use pinta_contracts::{Envelope, EventType, FailureCode, PintaEvent, Stage, layout, sha256_hex};
 use pinta_platform::ports::{Clock, EventPublisher, ObjectStore, ObjectStoreExt, PutOptions};
@@ -49,12 +48,7 @@ impl Validator {
         clock: Arc<dyn Clock>,
         rules: RuleSet,
     ) -> Validator {
-        Validator {
-            store,
-            publisher,
-            clock,
-            rules,
-        }
+        Validator { store, publisher, clock, rules }
     }
 
     pub fn rules(&self) -> &RuleSet {
@@ -75,16 +69,10 @@ impl Validator {
             .map_err(|e| ValidatorError::input("staging file", &event.staging, e))?;
         let found = sha256_hex(&staging_bytes);
         if found != event.staging.sha256 {
-            return Err(ValidatorError::StagingChecksum {
-                object: event.staging.clone(),
-                found,
-            });
+            return Err(ValidatorError::StagingChecksum { object: event.staging.clone(), found });
         }
-        let rows =
-            read_staging(&staging_bytes).map_err(|source| ValidatorError::UnreadableStaging {
-                object: event.staging.clone(),
-                source,
-            })?;
+        let rows = read_staging(&staging_bytes)
+            .map_err(|source| ValidatorError::UnreadableStaging { object: event.staging.clone(), source })?;
 
         let catalog = match &event.catalog {
             Some(object) => Some(self.read_catalog(object).await?),
@@ -108,15 +96,13 @@ impl Validator {
         let quarantine = if v.quarantined.is_empty() {
             None
         } else {
-            let bytes = write_quarantine_parquet(&v.quarantined)
-                .map_err(|source| ValidatorError::Output { source })?;
+            let bytes = write_quarantine_parquet(&v.quarantined).map_err(|source| ValidatorError::Output { source })?;
             Some(self.put(&layout::quarantine_key(day), bytes).await?)
         };
         let curated = if v.held {
             None
         } else {
-            let bytes = write_curated_parquet(&v.curated)
-                .map_err(|source| ValidatorError::Output { source })?;
+            let bytes = write_curated_parquet(&v.curated).map_err(|source| ValidatorError::Output { source })?;
             Some(self.put(&layout::curated_key(day), bytes).await?)
         };
 
@@ -126,20 +112,13 @@ impl Validator {
             self.publisher
                 .publish(out)
                 .await
-                .map_err(|source| ValidatorError::PublishFailed {
-                    event_type: event_type_name(out),
-                    source,
-                })?;
+                .map_err(|source| ValidatorError::PublishFailed { event_type: event_type_name(out), source })?;
         }
 
         // The day record, last.
         let record = DayRecord {
             production_date: day,
-            status: if v.held {
-                DayStatus::Held
-            } else {
-                DayStatus::Published
-            },
+            status: if v.held { DayStatus::Held } else { DayStatus::Published },
             raw: event.raw.clone(),
             curated,
             quarantine,
@@ -168,15 +147,10 @@ impl Validator {
     }
 
     async fn read_catalog(&self, object: &ObjectRef) -> Result<Catalog, ValidatorError> {
-        let bytes = self
-            .store
-            .get_bytes(&object.key)
-            .await
-            .map_err(|e| ValidatorError::input("catalogue", object, e))?;
-        serde_json::from_slice(&bytes).map_err(|source| ValidatorError::UnreadableCatalog {
-            object: object.clone(),
-            source,
-        })
+        let bytes =
+            self.store.get_bytes(&object.key).await.map_err(|e| ValidatorError::input("catalogue", object, e))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|source| ValidatorError::UnreadableCatalog { object: object.clone(), source })
     }
 
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<ObjectRef, ValidatorError> {
@@ -186,11 +160,7 @@ impl Validator {
             .put_idempotent(key, Bytes::from(bytes))
             .await
             .map_err(|e| ValidatorError::store("writing", key, e))?;
-        Ok(ObjectRef {
-            key: key.to_owned(),
-            sha256,
-            size,
-        })
+        Ok(ObjectRef { key: key.to_owned(), sha256, size })
     }
 
     fn events(
@@ -205,11 +175,7 @@ impl Validator {
         let day = event.production_date;
         let source = source_of(Stage::Validator);
         let identity = |out: Option<&ObjectRef>| {
-            format!(
-                "{day}|{}|{}",
-                event.raw.sha256,
-                out.map(|o| o.sha256.as_str()).unwrap_or("-")
-            )
+            format!("{day}|{}|{}", event.raw.sha256, out.map(|o| o.sha256.as_str()).unwrap_or("-"))
         };
         let mut events = Vec::new();
         if let Some(q) = quarantine {
@@ -251,11 +217,7 @@ impl Validator {
                 events.push(Envelope::wrap(
                     &source,
                     &PintaEvent::ProductionPublishedV1(payload),
-                    &format!(
-                        "{}|{}",
-                        identity(Some(c)),
-                        quarantine.map(|q| q.sha256.as_str()).unwrap_or("-")
-                    ),
+                    &format!("{}|{}", identity(Some(c)), quarantine.map(|q| q.sha256.as_str()).unwrap_or("-")),
                     now,
                     Some(ctx.traceparent.child(b"validator.production.published")),
                 ));
@@ -298,9 +260,7 @@ impl Validator {
 }
 
 fn event_type_name(e: &Envelope) -> &'static str {
-    EventType::parse(&e.event_type)
-        .map(EventType::as_str)
-        .unwrap_or("event")
+    EventType::parse(&e.event_type).map(EventType::as_str).unwrap_or("event")
 }
 
 #[async_trait]
@@ -318,20 +278,13 @@ impl EventHandler for Validator {
     }
 
     /// Publishes its own events (see the module doc), so it always returns an empty list.
-    async fn handle(
-        &self,
-        event: PintaEvent,
-        ctx: &HandlerContext,
-    ) -> Result<Vec<Envelope>, HandlerError> {
+    async fn handle(&self, event: PintaEvent, ctx: &HandlerContext) -> Result<Vec<Envelope>, HandlerError> {
         match event {
             PintaEvent::ProductionTransformedV1(e) => {
                 self.process(&e, ctx).await?;
             }
             other => {
-                tracing::warn!(
-                    event_type = other.event_type().as_str(),
-                    "validator ignores this event type"
-                );
+                tracing::warn!(event_type = other.event_type().as_str(), "validator ignores this event type");
             }
         }
         Ok(Vec::new())

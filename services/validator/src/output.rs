@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::{
-    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{ArrowError, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -34,29 +32,13 @@ pub enum OutputError {
 pub fn curated_batch(rows: &[CuratedRow]) -> Result<RecordBatch, OutputError> {
     let columns: Vec<ArrayRef> = vec![
         Arc::new(TimestampMicrosecondArray::from(
-            rows.iter()
-                .map(|r| r.date.map(|d| d.and_utc().timestamp_micros()))
-                .collect::<Vec<_>>(),
+            rows.iter().map(|r| r.date.map(|d| d.and_utc().timestamp_micros())).collect::<Vec<_>>(),
         )),
-        Arc::new(StringArray::from(
-            rows.iter()
-                .map(|r| r.paint_type.as_deref())
-                .collect::<Vec<_>>(),
-        )),
-        Arc::new(Int64Array::from(
-            rows.iter().map(|r| r.quantity).collect::<Vec<_>>(),
-        )),
-        Arc::new(Float64Array::from(
-            rows.iter().map(|r| r.unit_cost).collect::<Vec<_>>(),
-        )),
-        Arc::new(Float64Array::from(
-            rows.iter().map(|r| r.cost).collect::<Vec<_>>(),
-        )),
-        Arc::new(StringArray::from(
-            rows.iter()
-                .map(|r| r.operator.as_deref())
-                .collect::<Vec<_>>(),
-        )),
+        Arc::new(StringArray::from(rows.iter().map(|r| r.paint_type.as_deref()).collect::<Vec<_>>())),
+        Arc::new(Int64Array::from(rows.iter().map(|r| r.quantity).collect::<Vec<_>>())),
+        Arc::new(Float64Array::from(rows.iter().map(|r| r.unit_cost).collect::<Vec<_>>())),
+        Arc::new(Float64Array::from(rows.iter().map(|r| r.cost).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(rows.iter().map(|r| r.operator.as_deref()).collect::<Vec<_>>())),
     ];
     RecordBatch::try_new(curated_schema(), columns).map_err(|source| OutputError::Arrow { source })
 }
@@ -64,27 +46,14 @@ pub fn curated_batch(rows: &[CuratedRow]) -> Result<RecordBatch, OutputError> {
 /// The quarantined rows as one batch of `quarantine_schema()`.
 pub fn quarantine_batch(rows: &[QuarantinedRow]) -> Result<RecordBatch, OutputError> {
     let mut columns: Vec<ArrayRef> = (0..6)
-        .map(|i| {
-            Arc::new(StringArray::from(
-                rows.iter().map(|r| r.raw[i].as_deref()).collect::<Vec<_>>(),
-            )) as ArrayRef
-        })
+        .map(|i| Arc::new(StringArray::from(rows.iter().map(|r| r.raw[i].as_deref()).collect::<Vec<_>>())) as ArrayRef)
         .collect();
     columns.push(Arc::new(Int64Array::from(
-        rows.iter()
-            .map(|r| i64::try_from(r.line).unwrap_or(i64::MAX))
-            .collect::<Vec<_>>(),
+        rows.iter().map(|r| i64::try_from(r.line).unwrap_or(i64::MAX)).collect::<Vec<_>>(),
     )));
-    columns.push(Arc::new(StringArray::from(
-        rows.iter()
-            .map(QuarantinedRow::reasons_text)
-            .collect::<Vec<_>>(),
-    )));
-    columns.push(Arc::new(StringArray::from(
-        rows.iter().map(|r| r.detail.as_str()).collect::<Vec<_>>(),
-    )));
-    RecordBatch::try_new(quarantine_schema(), columns)
-        .map_err(|source| OutputError::Arrow { source })
+    columns.push(Arc::new(StringArray::from(rows.iter().map(QuarantinedRow::reasons_text).collect::<Vec<_>>())));
+    columns.push(Arc::new(StringArray::from(rows.iter().map(|r| r.detail.as_str()).collect::<Vec<_>>())));
+    RecordBatch::try_new(quarantine_schema(), columns).map_err(|source| OutputError::Arrow { source })
 }
 
 /// `produccion/…parquet` bytes. Zero rows give a valid file with the schema and no row groups.
@@ -98,20 +67,14 @@ pub fn write_quarantine_parquet(rows: &[QuarantinedRow]) -> Result<Vec<u8>, Outp
 }
 
 fn write_parquet(schema: SchemaRef, batch: RecordBatch) -> Result<Vec<u8>, OutputError> {
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build();
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
     let mut out = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut out, schema, Some(props))
-        .map_err(|source| OutputError::Parquet { source })?;
+    let mut writer =
+        ArrowWriter::try_new(&mut out, schema, Some(props)).map_err(|source| OutputError::Parquet { source })?;
     if batch.num_rows() > 0 {
-        writer
-            .write(&batch)
-            .map_err(|source| OutputError::Parquet { source })?;
+        writer.write(&batch).map_err(|source| OutputError::Parquet { source })?;
     }
-    writer
-        .close()
-        .map_err(|source| OutputError::Parquet { source })?;
+    writer.close().map_err(|source| OutputError::Parquet { source })?;
     Ok(out)
 }
 
@@ -129,26 +92,16 @@ mod tests {
     fn read_back(bytes: Vec<u8>) -> (SchemaRef, Vec<RecordBatch>) {
         let builder = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes)).unwrap();
         let schema = builder.schema().clone();
-        let batches = builder
-            .build()
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
+        let batches = builder.build().unwrap().collect::<Result<Vec<_>, _>>().unwrap();
         (schema, batches)
     }
 
     fn names_and_types(s: &SchemaRef) -> Vec<(String, arrow_schema::DataType)> {
-        s.fields()
-            .iter()
-            .map(|f| (f.name().clone(), f.data_type().clone()))
-            .collect()
+        s.fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect()
     }
 
     fn curated_rows() -> Vec<CuratedRow> {
-        let d = NaiveDate::from_ymd_opt(2025, 3, 10)
-            .unwrap()
-            .and_hms_opt(8, 30, 15)
-            .unwrap();
+        let d = NaiveDate::from_ymd_opt(2025, 3, 10).unwrap().and_hms_opt(8, 30, 15).unwrap();
         vec![
             CuratedRow {
                 date: Some(d),
@@ -158,14 +111,7 @@ mod tests {
                 cost: Some(25.0),
                 operator: Some("Ana".into()),
             },
-            CuratedRow {
-                date: None,
-                paint_type: None,
-                quantity: None,
-                unit_cost: None,
-                cost: None,
-                operator: None,
-            },
+            CuratedRow { date: None, paint_type: None, quantity: None, unit_cost: None, cost: None, operator: None },
         ]
     }
 
@@ -173,20 +119,13 @@ mod tests {
     fn curated_file_has_exactly_the_contracted_schema_and_values() {
         let rows = curated_rows();
         let bytes = write_curated_parquet(&rows).unwrap();
-        assert_eq!(
-            bytes,
-            write_curated_parquet(&rows).unwrap(),
-            "same rows, same bytes"
-        );
+        assert_eq!(bytes, write_curated_parquet(&rows).unwrap(), "same rows, same bytes");
         let (schema, batches) = read_back(bytes);
         assert_eq!(names_and_types(&schema), names_and_types(&curated_schema()));
         let b = &batches[0];
         assert_eq!(b.num_rows(), 2);
         let ts = b.column(0).as_primitive::<TimestampMicrosecondType>();
-        assert_eq!(
-            ts.value(0),
-            rows[0].date.unwrap().and_utc().timestamp_micros()
-        );
+        assert_eq!(ts.value(0), rows[0].date.unwrap().and_utc().timestamp_micros());
         assert!(ts.is_null(1));
         assert_eq!(b.column(1).as_string::<i32>().value(0), "Esmalte");
         assert_eq!(b.column(2).as_primitive::<Int64Type>().value(0), 10);
@@ -236,10 +175,7 @@ mod tests {
         let bytes = write_quarantine_parquet(&rows).unwrap();
         assert_eq!(bytes, write_quarantine_parquet(&rows).unwrap());
         let (schema, batches) = read_back(bytes);
-        assert_eq!(
-            names_and_types(&schema),
-            names_and_types(&quarantine_schema())
-        );
+        assert_eq!(names_and_types(&schema), names_and_types(&quarantine_schema()));
         let b = &batches[0];
         assert_eq!(b.num_rows(), 1);
         assert_eq!(b.column(0).as_string::<i32>().value(0), "2025-03-10 08:00");
@@ -248,13 +184,7 @@ mod tests {
         assert_eq!(b.column(4).as_string::<i32>().value(0), "");
         assert!(b.column(5).is_null(0));
         assert_eq!(b.column(6).as_primitive::<Int64Type>().value(0), 7);
-        assert_eq!(
-            b.column(7).as_string::<i32>().value(0),
-            "NEGATIVE_QUANTITY,DUPLICATE_ROW"
-        );
-        assert_eq!(
-            b.column(8).as_string::<i32>().value(0),
-            "Cantidad negativa (-5); Fila duplicada de la línea 2"
-        );
+        assert_eq!(b.column(7).as_string::<i32>().value(0), "NEGATIVE_QUANTITY,DUPLICATE_ROW");
+        assert_eq!(b.column(8).as_string::<i32>().value(0), "Cantidad negativa (-5); Fila duplicada de la línea 2");
     }
 }

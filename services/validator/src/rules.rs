@@ -42,10 +42,7 @@ fn yes() -> bool {
 
 impl RuleConfig {
     pub const fn on(severity: Severity) -> Self {
-        RuleConfig {
-            enabled: true,
-            severity,
-        }
+        RuleConfig { enabled: true, severity }
     }
 }
 
@@ -122,15 +119,9 @@ impl Default for RuleSet {
 #[derive(Debug, thiserror::Error)]
 pub enum RuleSetError {
     #[error("cannot read rule file {path}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("invalid rule set{}", path.as_ref().map(|p| format!(" in {}", p.display())).unwrap_or_default())]
-    Parse {
-        path: Option<PathBuf>,
-        source: toml::de::Error,
-    },
+    Parse { path: Option<PathBuf>, source: toml::de::Error },
     #[error("invalid value for `{key}`: {reason}")]
     Invalid { key: &'static str, reason: String },
 }
@@ -138,8 +129,7 @@ pub enum RuleSetError {
 impl RuleSet {
     /// Parses TOML. Unknown keys and wrong types are errors that name the key.
     pub fn from_toml_str(text: &str) -> Result<RuleSet, RuleSetError> {
-        let rules: RuleSet =
-            toml::from_str(text).map_err(|source| RuleSetError::Parse { path: None, source })?;
+        let rules: RuleSet = toml::from_str(text).map_err(|source| RuleSetError::Parse { path: None, source })?;
         rules.check()?;
         Ok(rules)
     }
@@ -147,15 +137,10 @@ impl RuleSet {
     /// Reads and parses a TOML file.
     pub fn load(path: impl AsRef<Path>) -> Result<RuleSet, RuleSetError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| RuleSetError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| RuleSetError::Io { path: path.to_owned(), source })?;
         match RuleSet::from_toml_str(&text) {
-            Err(RuleSetError::Parse { source, .. }) => Err(RuleSetError::Parse {
-                path: Some(path.to_owned()),
-                source,
-            }),
+            Err(RuleSetError::Parse { source, .. }) => Err(RuleSetError::Parse { path: Some(path.to_owned()), source }),
             other => other,
         }
     }
@@ -166,17 +151,12 @@ impl RuleSet {
             if v.is_finite() && v >= 0.0 {
                 Ok(())
             } else {
-                Err(RuleSetError::Invalid {
-                    key,
-                    reason: format!("must be a finite number >= 0, got {v}"),
-                })
+                Err(RuleSetError::Invalid { key, reason: format!("must be a finite number >= 0, got {v}") })
             }
         };
         finite_non_negative("cost_abs_tolerance", self.cost_abs_tolerance)?;
         finite_non_negative("cost_rel_tolerance", self.cost_rel_tolerance)?;
-        if !(self.quarantine_threshold.is_finite()
-            && (0.0..=1.0).contains(&self.quarantine_threshold))
-        {
+        if !(self.quarantine_threshold.is_finite() && (0.0..=1.0).contains(&self.quarantine_threshold)) {
             return Err(RuleSetError::Invalid {
                 key: "quarantine_threshold",
                 reason: format!("must be between 0 and 1, got {}", self.quarantine_threshold),
@@ -185,10 +165,7 @@ impl RuleSet {
         if !(0..=7 * 24 * 60).contains(&self.future_tolerance_minutes) {
             return Err(RuleSetError::Invalid {
                 key: "future_tolerance_minutes",
-                reason: format!(
-                    "must be between 0 and 10080 (one week), got {}",
-                    self.future_tolerance_minutes
-                ),
+                reason: format!("must be between 0 and 10080 (one week), got {}", self.future_tolerance_minutes),
             });
         }
         Ok(())
@@ -199,10 +176,10 @@ impl RuleSet {
         use ReasonCode::*;
         let r = &self.rules;
         Some(match code {
-            MissingDate | MissingPaintType | MissingQuantity | MissingUnitCost
-            | MissingOperator => &r.required_fields,
-            UnparseableDate | UnparseableQuantity | UnparseableUnitCost | UnparseableCost
-            | MalformedLine => &r.unparseable,
+            MissingDate | MissingPaintType | MissingQuantity | MissingUnitCost | MissingOperator => &r.required_fields,
+            UnparseableDate | UnparseableQuantity | UnparseableUnitCost | UnparseableCost | MalformedLine => {
+                &r.unparseable
+            }
             NegativeQuantity => &r.negative_quantity,
             NegativeUnitCost => &r.negative_unit_cost,
             CostMismatch => &r.cost_mismatch,
@@ -222,9 +199,7 @@ impl RuleSet {
 
     /// The severity configured for `code` (the held severity for `DAY_HELD`).
     pub fn severity_of(&self, code: ReasonCode) -> Severity {
-        self.rule_for(code)
-            .map(|r| r.severity)
-            .unwrap_or(self.held_severity)
+        self.rule_for(code).map(|r| r.severity).unwrap_or(self.held_severity)
     }
 }
 
@@ -255,21 +230,11 @@ mod tests {
     #[test]
     fn errors_name_the_bad_key() {
         let e = RuleSet::from_toml_str("quarantine_treshold = 0.2").unwrap_err();
-        let text = format!(
-            "{e}: {}",
-            std::error::Error::source(&e)
-                .map(|s| s.to_string())
-                .unwrap_or_default()
-        );
+        let text = format!("{e}: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default());
         assert!(text.contains("quarantine_treshold"), "{text}");
 
         let e = RuleSet::from_toml_str("[rules.cost_mismatch]\nseverity = \"LOUD\"").unwrap_err();
-        let text = format!(
-            "{e}: {}",
-            std::error::Error::source(&e)
-                .map(|s| s.to_string())
-                .unwrap_or_default()
-        );
+        let text = format!("{e}: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default());
         assert!(text.contains("severity"), "{text}");
 
         let e = RuleSet::from_toml_str("quarantine_threshold = 1.5").unwrap_err();
@@ -285,9 +250,6 @@ mod tests {
         std::fs::write(&p, "nope = 1").unwrap();
         let e = RuleSet::load(&p).unwrap_err();
         assert!(e.to_string().contains("r.toml"), "{e}");
-        assert!(matches!(
-            RuleSet::load(dir.path().join("missing.toml")),
-            Err(RuleSetError::Io { .. })
-        ));
+        assert!(matches!(RuleSet::load(dir.path().join("missing.toml")), Err(RuleSetError::Io { .. })));
     }
 }

@@ -47,11 +47,7 @@ pub enum StagingError {
     #[error("staging column {column:?} is missing")]
     MissingColumn { column: &'static str },
     #[error("staging column {column:?} has type {found}, expected {expected}")]
-    WrongType {
-        column: &'static str,
-        expected: DataType,
-        found: DataType,
-    },
+    WrongType { column: &'static str, expected: DataType, found: DataType },
     #[error("staging column {column:?} has a null in row {row} but is not nullable")]
     UnexpectedNull { column: &'static str, row: usize },
 }
@@ -68,14 +64,8 @@ pub fn read_staging(bytes: &[u8]) -> Result<Vec<StagingRow>, StagingError> {
     Ok(rows)
 }
 
-fn column<'a>(
-    batch: &'a RecordBatch,
-    name: &'static str,
-    expected: &DataType,
-) -> Result<&'a dyn Array, StagingError> {
-    let col = batch
-        .column_by_name(name)
-        .ok_or(StagingError::MissingColumn { column: name })?;
+fn column<'a>(batch: &'a RecordBatch, name: &'static str, expected: &DataType) -> Result<&'a dyn Array, StagingError> {
+    let col = batch.column_by_name(name).ok_or(StagingError::MissingColumn { column: name })?;
     if col.data_type() != expected {
         return Err(StagingError::WrongType {
             column: name,
@@ -87,47 +77,35 @@ fn column<'a>(
 }
 
 fn wrong(column: &'static str, expected: DataType, col: &dyn Array) -> StagingError {
-    StagingError::WrongType {
-        column,
-        expected,
-        found: col.data_type().clone(),
-    }
+    StagingError::WrongType { column, expected, found: col.data_type().clone() }
 }
 
 fn strings(batch: &RecordBatch, name: &'static str) -> Result<Vec<Option<String>>, StagingError> {
     let col = column(batch, name, &DataType::Utf8)?;
-    let arr = col
-        .as_string_opt::<i32>()
-        .ok_or_else(|| wrong(name, DataType::Utf8, col))?;
+    let arr = col.as_string_opt::<i32>().ok_or_else(|| wrong(name, DataType::Utf8, col))?;
     Ok(arr.iter().map(|v| v.map(str::to_owned)).collect())
 }
 
 /// Converts one staging batch. Columns are found by name; extra columns are ignored.
 pub fn rows_from_batch(batch: &RecordBatch) -> Result<Vec<StagingRow>, StagingError> {
     let line_col = column(batch, staging::LINE, &DataType::UInt64)?;
-    let lines = line_col
-        .as_primitive_opt::<UInt64Type>()
-        .ok_or_else(|| wrong(staging::LINE, DataType::UInt64, line_col))?;
+    let lines =
+        line_col.as_primitive_opt::<UInt64Type>().ok_or_else(|| wrong(staging::LINE, DataType::UInt64, line_col))?;
     let date_col = column(batch, staging::DATE, &timestamp_type())?;
     let dates = date_col
         .as_primitive_opt::<TimestampMicrosecondType>()
         .ok_or_else(|| wrong(staging::DATE, timestamp_type(), date_col))?;
     let q_col = column(batch, staging::QUANTITY, &DataType::Int64)?;
-    let quantities = q_col
-        .as_primitive_opt::<Int64Type>()
-        .ok_or_else(|| wrong(staging::QUANTITY, DataType::Int64, q_col))?;
+    let quantities =
+        q_col.as_primitive_opt::<Int64Type>().ok_or_else(|| wrong(staging::QUANTITY, DataType::Int64, q_col))?;
     let u_col = column(batch, staging::UNIT_COST, &DataType::Float64)?;
-    let unit_costs = u_col
-        .as_primitive_opt::<Float64Type>()
-        .ok_or_else(|| wrong(staging::UNIT_COST, DataType::Float64, u_col))?;
+    let unit_costs =
+        u_col.as_primitive_opt::<Float64Type>().ok_or_else(|| wrong(staging::UNIT_COST, DataType::Float64, u_col))?;
     let c_col = column(batch, staging::COST, &DataType::Float64)?;
-    let costs = c_col
-        .as_primitive_opt::<Float64Type>()
-        .ok_or_else(|| wrong(staging::COST, DataType::Float64, c_col))?;
+    let costs =
+        c_col.as_primitive_opt::<Float64Type>().ok_or_else(|| wrong(staging::COST, DataType::Float64, c_col))?;
     let cc_col = column(batch, staging::COST_COMPUTED, &DataType::Boolean)?;
-    let computed = cc_col
-        .as_boolean_opt()
-        .ok_or_else(|| wrong(staging::COST_COMPUTED, DataType::Boolean, cc_col))?;
+    let computed = cc_col.as_boolean_opt().ok_or_else(|| wrong(staging::COST_COMPUTED, DataType::Boolean, cc_col))?;
 
     let date_raw = strings(batch, staging::DATE_RAW)?;
     let paint = strings(batch, staging::PAINT)?;
@@ -143,10 +121,7 @@ pub fn rows_from_batch(batch: &RecordBatch) -> Result<Vec<StagingRow>, StagingEr
     let mut out = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
         if !opt(lines, i) {
-            return Err(StagingError::UnexpectedNull {
-                column: staging::LINE,
-                row: i,
-            });
+            return Err(StagingError::UnexpectedNull { column: staging::LINE, row: i });
         }
         let take = |v: &[Option<String>]| v.get(i).cloned().flatten();
         out.push(StagingRow {
@@ -193,42 +168,17 @@ mod tests {
 
     #[test]
     fn junk_missing_columns_and_wrong_types_are_errors_not_panics() {
-        assert!(matches!(
-            read_staging(b"nope"),
-            Err(StagingError::Ipc { .. })
-        ));
+        assert!(matches!(read_staging(b"nope"), Err(StagingError::Ipc { .. })));
         assert!(matches!(read_staging(&[]), Err(StagingError::Ipc { .. })));
 
-        let schema = Arc::new(Schema::new(vec![Field::new(
-            "other",
-            DataType::Int64,
-            true,
-        )]));
-        let batch = RecordBatch::try_new(
-            schema,
-            vec![Arc::new(Int64Array::from(vec![1])) as ArrayRef],
-        )
-        .unwrap();
-        assert!(matches!(
-            read_staging(&ipc(&batch)),
-            Err(StagingError::MissingColumn { column: "line" })
-        ));
+        let schema = Arc::new(Schema::new(vec![Field::new("other", DataType::Int64, true)]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1])) as ArrayRef]).unwrap();
+        assert!(matches!(read_staging(&ipc(&batch)), Err(StagingError::MissingColumn { column: "line" })));
 
-        let schema = Arc::new(Schema::new(vec![Field::new(
-            staging::LINE,
-            DataType::Int64,
-            true,
-        )]));
-        let batch = RecordBatch::try_new(
-            schema,
-            vec![Arc::new(Int64Array::from(vec![1])) as ArrayRef],
-        )
-        .unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new(staging::LINE, DataType::Int64, true)]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1])) as ArrayRef]).unwrap();
         let e = read_staging(&ipc(&batch)).unwrap_err();
-        assert!(
-            matches!(e, StagingError::WrongType { column: "line", .. }),
-            "{e}"
-        );
+        assert!(matches!(e, StagingError::WrongType { column: "line", .. }), "{e}");
     }
 
     #[test]

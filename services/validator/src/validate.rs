@@ -7,9 +7,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use pinta_contracts::ReasonCode;
 use pinta_contracts::catalog::Catalog;
 use pinta_contracts::events::{DayKpis, QuarantineSample};
-use pinta_contracts::tables::{
-    COL_COST, COL_DATE, COL_OPERATOR, COL_PAINT, COL_QUANTITY, COL_UNIT_COST,
-};
+use pinta_contracts::tables::{COL_COST, COL_DATE, COL_OPERATOR, COL_PAINT, COL_QUANTITY, COL_UNIT_COST};
 
 use crate::rules::RuleSet;
 use crate::staging::StagingRow;
@@ -47,33 +45,18 @@ pub struct QuarantinedRow {
 impl QuarantinedRow {
     /// `Motivos`: the comma-separated codes.
     pub fn reasons_text(&self) -> String {
-        self.reasons
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
+        self.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
     }
 
     /// A sample for an event: the original values by curated column name.
     pub fn sample(&self) -> QuarantineSample {
-        let names = [
-            COL_DATE,
-            COL_PAINT,
-            COL_QUANTITY,
-            COL_UNIT_COST,
-            COL_COST,
-            COL_OPERATOR,
-        ];
+        let names = [COL_DATE, COL_PAINT, COL_QUANTITY, COL_UNIT_COST, COL_COST, COL_OPERATOR];
         let values = names
             .iter()
             .zip(self.raw.iter())
             .filter_map(|(n, v)| v.as_ref().map(|v| ((*n).to_owned(), v.clone())))
             .collect();
-        QuarantineSample {
-            line: self.line,
-            reasons: self.reasons.clone(),
-            values,
-        }
+        QuarantineSample { line: self.line, reasons: self.reasons.clone(), values }
     }
 }
 
@@ -134,28 +117,14 @@ impl Validation {
 
     /// Up to [`MAX_SAMPLES`] quarantined rows, rows that failed a rule first.
     pub fn samples(&self) -> Vec<QuarantineSample> {
-        let failed = self
-            .quarantined
-            .iter()
-            .filter(|q| q.reasons != [ReasonCode::DayHeld]);
-        let held = self
-            .quarantined
-            .iter()
-            .filter(|q| q.reasons == [ReasonCode::DayHeld]);
-        failed
-            .chain(held)
-            .take(MAX_SAMPLES)
-            .map(QuarantinedRow::sample)
-            .collect()
+        let failed = self.quarantined.iter().filter(|q| q.reasons != [ReasonCode::DayHeld]);
+        let held = self.quarantined.iter().filter(|q| q.reasons == [ReasonCode::DayHeld]);
+        failed.chain(held).take(MAX_SAMPLES).map(QuarantinedRow::sample).collect()
     }
 }
 
 fn ratio(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 / whole as f64
-    }
+    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
 }
 
 /// Text that means "empty cell": absent, or only whitespace.
@@ -175,41 +144,19 @@ fn shown(s: &Option<String>) -> String {
 
 fn fmt_num(v: f64) -> String {
     // Shortest text that round-trips; integers without a trailing ".0".
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
-    }
+    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v}") }
 }
 
 /// The trimmed text value of a string column: the typed value, or the raw text when there is none.
 fn text_value(typed: &Option<String>, raw: &Option<String>) -> Option<String> {
-    typed
-        .as_deref()
-        .or(raw.as_deref())
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+    typed.as_deref().or(raw.as_deref()).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 /// The duplicate key: the typed values (floats by bit pattern, `-0.0` folded into `0.0`).
-type DupKey = (
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-    Option<u64>,
-    Option<u64>,
-    Option<String>,
-);
+type DupKey = (Option<i64>, Option<String>, Option<i64>, Option<u64>, Option<u64>, Option<String>);
 
 fn float_key(v: Option<f64>) -> Option<u64> {
-    v.map(|f| {
-        if f == 0.0 {
-            0.0f64.to_bits()
-        } else {
-            f.to_bits()
-        }
-    })
+    v.map(|f| if f == 0.0 { 0.0f64.to_bits() } else { f.to_bits() })
 }
 
 struct Reasons {
@@ -225,23 +172,12 @@ impl Reasons {
 }
 
 /// Judges one row on its own merits (everything except `DUPLICATE_ROW`).
-fn judge(
-    row: &StagingRow,
-    day: NaiveDate,
-    catalog: Option<&Catalog>,
-    rules: &RuleSet,
-    now: DateTime<Utc>,
-) -> Reasons {
+fn judge(row: &StagingRow, day: NaiveDate, catalog: Option<&Catalog>, rules: &RuleSet, now: DateTime<Utc>) -> Reasons {
     use ReasonCode::*;
     let mut r = Reasons { list: Vec::new() };
 
     // Parse codes found by the transformer.
-    for code in row
-        .cell_errors
-        .split(',')
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-    {
+    for code in row.cell_errors.split(',').map(str::trim).filter(|c| !c.is_empty()) {
         match code.parse::<ReasonCode>() {
             Ok(DayHeld) => {}
             Ok(c) => {
@@ -263,24 +199,9 @@ fn judge(
     // Required fields: missing = no typed value and no text. A value with text but no typed value is
     // unparseable (normally already reported by the transformer; reported here if it was not).
     let required = [
-        (
-            &row.date_raw,
-            row.date.is_some(),
-            MissingDate,
-            Some(UnparseableDate),
-        ),
-        (
-            &row.quantity_raw,
-            row.quantity.is_some(),
-            MissingQuantity,
-            Some(UnparseableQuantity),
-        ),
-        (
-            &row.unit_cost_raw,
-            row.unit_cost.is_some(),
-            MissingUnitCost,
-            Some(UnparseableUnitCost),
-        ),
+        (&row.date_raw, row.date.is_some(), MissingDate, Some(UnparseableDate)),
+        (&row.quantity_raw, row.quantity.is_some(), MissingQuantity, Some(UnparseableQuantity)),
+        (&row.unit_cost_raw, row.unit_cost.is_some(), MissingUnitCost, Some(UnparseableUnitCost)),
     ];
     for (raw, present, missing, unparseable) in required {
         if present {
@@ -293,50 +214,30 @@ fn judge(
         }
     }
     if text_value(&row.paint_type, &row.paint_type_raw).is_none() {
-        r.add(rules, MissingPaintType, || {
-            detail_for(MissingPaintType, None, row)
-        });
+        r.add(rules, MissingPaintType, || detail_for(MissingPaintType, None, row));
     }
     if text_value(&row.operator, &row.operator_raw).is_none() {
-        r.add(rules, MissingOperator, || {
-            detail_for(MissingOperator, None, row)
-        });
+        r.add(rules, MissingOperator, || detail_for(MissingOperator, None, row));
     }
     if row.cost.is_none() && !row.cost_computed && !blank(&row.cost_raw) {
-        r.add(rules, UnparseableCost, || {
-            detail_for(UnparseableCost, Some(&row.cost_raw), row)
-        });
+        r.add(rules, UnparseableCost, || detail_for(UnparseableCost, Some(&row.cost_raw), row));
     }
 
     if let Some(q) = row.quantity.filter(|q| *q < 0) {
-        r.add(rules, NegativeQuantity, || {
-            format!("Cantidad negativa ({q})")
-        });
+        r.add(rules, NegativeQuantity, || format!("Cantidad negativa ({q})"));
     }
     if let Some(u) = row.unit_cost.filter(|u| *u < 0.0) {
-        r.add(rules, NegativeUnitCost, || {
-            format!("Costo por litro negativo ({})", fmt_num(u))
-        });
+        r.add(rules, NegativeUnitCost, || format!("Costo por litro negativo ({})", fmt_num(u)));
     }
 
-    if let (Some(q), Some(u), Some(c), false) =
-        (row.quantity, row.unit_cost, row.cost, row.cost_computed)
-    {
+    if let (Some(q), Some(u), Some(c), false) = (row.quantity, row.unit_cost, row.cost, row.cost_computed) {
         let expected = q as f64 * u;
-        let tolerance = rules
-            .cost_abs_tolerance
-            .max(rules.cost_rel_tolerance * expected.abs());
+        let tolerance = rules.cost_abs_tolerance.max(rules.cost_rel_tolerance * expected.abs());
         // NaN anywhere counts as a mismatch.
         let within = (c - expected).abs() <= tolerance;
         if !within {
             r.add(rules, CostMismatch, || {
-                format!(
-                    "Costo no cuadra ({} ≠ {} × {} = {})",
-                    fmt_num(c),
-                    q,
-                    fmt_num(u),
-                    fmt_num(expected)
-                )
+                format!("Costo no cuadra ({} ≠ {} × {} = {})", fmt_num(c), q, fmt_num(u), fmt_num(expected))
             });
         }
     }
@@ -345,16 +246,12 @@ fn judge(
         if let Some(op) = text_value(&row.operator, &row.operator_raw)
             && !catalog.operators.iter().any(|o| o.name.trim() == op)
         {
-            r.add(rules, UnknownOperator, || {
-                format!("Operador desconocido ({})", shown(&Some(op.clone())))
-            });
+            r.add(rules, UnknownOperator, || format!("Operador desconocido ({})", shown(&Some(op.clone()))));
         }
         if let Some(p) = text_value(&row.paint_type, &row.paint_type_raw)
             && !catalog.paint_types.iter().any(|c| c.name.trim() == p)
         {
-            r.add(rules, UnknownPaintType, || {
-                format!("Tipo de pintura desconocido ({})", shown(&Some(p.clone())))
-            });
+            r.add(rules, UnknownPaintType, || format!("Tipo de pintura desconocido ({})", shown(&Some(p.clone()))));
         }
     }
 
@@ -362,13 +259,9 @@ fn judge(
         let limit = now.naive_utc() + Duration::minutes(rules.future_tolerance_minutes);
         let shown_date = date.format("%Y-%m-%d %H:%M:%S");
         if rules.enabled(FutureDate) && date > limit {
-            r.add(rules, FutureDate, || {
-                format!("Fecha en el futuro ({shown_date})")
-            });
+            r.add(rules, FutureDate, || format!("Fecha en el futuro ({shown_date})"));
         } else if date.date() != day {
-            r.add(rules, DateOutsideDay, || {
-                format!("Fecha fuera del día {day} ({shown_date})")
-            });
+            r.add(rules, DateOutsideDay, || format!("Fecha fuera del día {day} ({shown_date})"));
         }
     }
     r
@@ -387,10 +280,7 @@ fn detail_for(code: ReasonCode, raw: Option<&Option<String>>, row: &StagingRow) 
         UnparseableQuantity => format!("Cantidad no entera ({raw})"),
         UnparseableUnitCost => format!("Costo por litro no numérico ({raw})"),
         UnparseableCost => format!("Costo de la producción no numérico ({raw})"),
-        MalformedLine => format!(
-            "Línea {} con un número de columnas distinto al encabezado",
-            row.line
-        ),
+        MalformedLine => format!("Línea {} con un número de columnas distinto al encabezado", row.line),
         other => other.as_str().to_owned(),
     }
 }
@@ -404,9 +294,7 @@ pub fn validate(
     rules: &RuleSet,
     now: DateTime<Utc>,
 ) -> Validation {
-    if catalog.is_none()
-        && (rules.rules.unknown_operator.enabled || rules.rules.unknown_paint_type.enabled)
-    {
+    if catalog.is_none() && (rules.rules.unknown_operator.enabled || rules.rules.unknown_paint_type.enabled) {
         tracing::warn!(%day, "no catalogue for this day: UNKNOWN_OPERATOR / UNKNOWN_PAINT_TYPE not checked");
     }
     let mut first_seen: HashMap<DupKey, u64> = HashMap::new();
@@ -424,9 +312,7 @@ pub fn validate(
         match first_seen.get(&key) {
             Some(first) => {
                 let first = *first;
-                reasons.add(rules, ReasonCode::DuplicateRow, || {
-                    format!("Fila duplicada de la línea {first}")
-                });
+                reasons.add(rules, ReasonCode::DuplicateRow, || format!("Fila duplicada de la línea {first}"));
             }
             None => {
                 first_seen.insert(key, row.line);
@@ -493,15 +379,8 @@ pub fn validate(
             *reason_counts.entry(*r).or_insert(0u64) += 1;
         }
     }
-    let liters_affected = quarantined
-        .iter()
-        .filter_map(|q| q.quantity)
-        .fold(0i64, i64::saturating_add);
-    let cost_affected = quarantined
-        .iter()
-        .filter_map(|q| q.cost)
-        .filter(|c| c.is_finite())
-        .sum();
+    let liters_affected = quarantined.iter().filter_map(|q| q.quantity).fold(0i64, i64::saturating_add);
+    let cost_affected = quarantined.iter().filter_map(|q| q.cost).filter(|c| c.is_finite()).sum();
     let kpis = kpis_of(&curated);
 
     Validation {
@@ -522,19 +401,10 @@ pub fn validate(
 
 /// KPI cards of a set of curated rows.
 pub fn kpis_of(curated: &[CuratedRow]) -> DayKpis {
-    let operators: BTreeSet<&str> = curated
-        .iter()
-        .filter_map(|r| r.operator.as_deref())
-        .collect();
-    let paints: BTreeSet<&str> = curated
-        .iter()
-        .filter_map(|r| r.paint_type.as_deref())
-        .collect();
+    let operators: BTreeSet<&str> = curated.iter().filter_map(|r| r.operator.as_deref()).collect();
+    let paints: BTreeSet<&str> = curated.iter().filter_map(|r| r.paint_type.as_deref()).collect();
     DayKpis {
-        liters: curated
-            .iter()
-            .filter_map(|r| r.quantity)
-            .fold(0i64, i64::saturating_add),
+        liters: curated.iter().filter_map(|r| r.quantity).fold(0i64, i64::saturating_add),
         total_cost: curated.iter().filter_map(|r| r.cost).sum(),
         operators: u32::try_from(operators.len()).unwrap_or(u32::MAX),
         paint_types: u32::try_from(paints.len()).unwrap_or(u32::MAX),
@@ -588,28 +458,16 @@ mod tests {
     fn catalog() -> Catalog {
         Catalog {
             operators: vec![
-                CatalogOperator {
-                    name: "Ana".into(),
-                    active: true,
-                },
-                CatalogOperator {
-                    name: "Luis".into(),
-                    active: true,
-                },
+                CatalogOperator { name: "Ana".into(), active: true },
+                CatalogOperator { name: "Luis".into(), active: true },
             ],
-            paint_types: vec![CatalogPaint {
-                name: "Esmalte".into(),
-                price_per_liter: 10.0,
-            }],
+            paint_types: vec![CatalogPaint { name: "Esmalte".into(), price_per_liter: 10.0 }],
         }
     }
 
     /// Rules with no hold, to look at single rows.
     fn no_hold() -> RuleSet {
-        RuleSet {
-            quarantine_threshold: 1.0,
-            ..RuleSet::default()
-        }
+        RuleSet { quarantine_threshold: 1.0, ..RuleSet::default() }
     }
 
     fn reasons_of(r: StagingRow, rules: &RuleSet) -> Vec<ReasonCode> {
@@ -623,26 +481,11 @@ mod tests {
 
     #[test]
     fn a_good_row_is_curated_with_kpis() {
-        let v = validate(
-            &[row(2, 10, 2.5, "Ana"), row(3, 5, 2.0, "Luis")],
-            day(),
-            Some(&catalog()),
-            &no_hold(),
-            now(),
-        );
+        let v = validate(&[row(2, 10, 2.5, "Ana"), row(3, 5, 2.0, "Luis")], day(), Some(&catalog()), &no_hold(), now());
         assert!(v.is_conserved());
         assert_eq!(v.curated.len(), 2);
         assert!(v.quarantined.is_empty());
-        assert_eq!(
-            v.kpis,
-            DayKpis {
-                liters: 15,
-                total_cost: 35.0,
-                operators: 2,
-                paint_types: 1,
-                rows: 2
-            }
-        );
+        assert_eq!(v.kpis, DayKpis { liters: 15, total_cost: 35.0, operators: 2, paint_types: 1, rows: 2 });
         assert!(!v.held);
         assert_eq!(v.curated[0].operator.as_deref(), Some("Ana"));
     }
@@ -662,16 +505,7 @@ mod tests {
         r.operator_raw = Some("".into());
         r.cost = None;
         r.cost_raw = Some("".into());
-        assert_eq!(
-            reasons(r),
-            vec![
-                MissingDate,
-                MissingPaintType,
-                MissingQuantity,
-                MissingUnitCost,
-                MissingOperator
-            ]
-        );
+        assert_eq!(reasons(r), vec![MissingDate, MissingPaintType, MissingQuantity, MissingUnitCost, MissingOperator]);
     }
 
     #[test]
@@ -683,21 +517,9 @@ mod tests {
         r.cost_raw = Some("x".into());
         r.cell_errors = "UNPARSEABLE_QUANTITY,UNPARSEABLE_COST,MALFORMED_LINE".into();
         let v = validate(&[r], day(), Some(&catalog()), &no_hold(), now());
-        assert_eq!(
-            v.verdicts[0].reasons,
-            vec![UnparseableQuantity, UnparseableCost, MalformedLine]
-        );
-        assert!(
-            v.quarantined[0]
-                .detail
-                .contains("Cantidad no entera (diez)"),
-            "{}",
-            v.quarantined[0].detail
-        );
-        assert_eq!(
-            v.quarantined[0].reasons_text(),
-            "UNPARSEABLE_QUANTITY,UNPARSEABLE_COST,MALFORMED_LINE"
-        );
+        assert_eq!(v.verdicts[0].reasons, vec![UnparseableQuantity, UnparseableCost, MalformedLine]);
+        assert!(v.quarantined[0].detail.contains("Cantidad no entera (diez)"), "{}", v.quarantined[0].detail);
+        assert_eq!(v.quarantined[0].reasons_text(), "UNPARSEABLE_QUANTITY,UNPARSEABLE_COST,MALFORMED_LINE");
     }
 
     #[test]
@@ -717,13 +539,7 @@ mod tests {
 
     #[test]
     fn negative_quantity_and_unit_cost() {
-        let v = validate(
-            &[row(2, -5, 2.0, "Ana")],
-            day(),
-            Some(&catalog()),
-            &no_hold(),
-            now(),
-        );
+        let v = validate(&[row(2, -5, 2.0, "Ana")], day(), Some(&catalog()), &no_hold(), now());
         assert_eq!(v.verdicts[0].reasons, vec![NegativeQuantity]);
         assert_eq!(v.quarantined[0].detail, "Cantidad negativa (-5)");
         assert_eq!(reasons(row(2, 5, -2.0, "Ana")), vec![NegativeUnitCost]);
@@ -745,15 +561,9 @@ mod tests {
         assert_eq!(reasons(with_cost(1, 1.0, 1.02)), vec![CostMismatch]);
         // Large amounts: the relative tolerance dominates (1000 × 100 = 100000 → 100).
         assert!(reasons(with_cost(1000, 100.0, 100_099.0)).is_empty());
-        assert_eq!(
-            reasons(with_cost(1000, 100.0, 100_101.0)),
-            vec![CostMismatch]
-        );
+        assert_eq!(reasons(with_cost(1000, 100.0, 100_101.0)), vec![CostMismatch]);
         // Configured tolerances.
-        let loose = RuleSet {
-            cost_abs_tolerance: 1.0,
-            ..no_hold()
-        };
+        let loose = RuleSet { cost_abs_tolerance: 1.0, ..no_hold() };
         assert!(reasons_of(with_cost(10, 2.5, 25.9), &loose).is_empty());
         // A computed cost is never a mismatch.
         let mut computed = with_cost(10, 2.5, 99.0);
@@ -774,15 +584,8 @@ mod tests {
         let mut r = row(2, 10, 2.5, "Pedro");
         r.paint_type = Some("Acrílica".into());
         let v = validate(&[r], day(), Some(&catalog()), &no_hold(), now());
-        assert_eq!(
-            v.verdicts[0].reasons,
-            vec![UnknownOperator, UnknownPaintType]
-        );
-        assert!(
-            v.quarantined[0]
-                .detail
-                .contains("Operador desconocido (Pedro)")
-        );
+        assert_eq!(v.verdicts[0].reasons, vec![UnknownOperator, UnknownPaintType]);
+        assert!(v.quarantined[0].detail.contains("Operador desconocido (Pedro)"));
         // Case matters (exact match).
         assert_eq!(reasons(row(2, 10, 2.5, "ana")), vec![UnknownOperator]);
     }
@@ -805,37 +608,23 @@ mod tests {
             r
         };
         let check = |d: NaiveDateTime, rules: &RuleSet| {
-            validate(&[dated(d)], day(), Some(&catalog()), rules, now).verdicts[0]
-                .reasons
-                .clone()
+            validate(&[dated(d)], day(), Some(&catalog()), rules, now).verdicts[0].reasons.clone()
         };
         let rules = no_hold();
         // Within the 60-minute tolerance.
         assert!(check(at(day(), 13, 0), &rules).is_empty());
         assert_eq!(check(at(day(), 13, 1), &rules), vec![FutureDate]);
         // Tomorrow: future AND outside the day, but only FUTURE_DATE is reported.
-        assert_eq!(
-            check(at(day().succ_opt().unwrap(), 9, 0), &rules),
-            vec![FutureDate]
-        );
+        assert_eq!(check(at(day().succ_opt().unwrap(), 9, 0), &rules), vec![FutureDate]);
         // Yesterday: outside the day.
-        assert_eq!(
-            check(at(day().pred_opt().unwrap(), 9, 0), &rules),
-            vec![DateOutsideDay]
-        );
+        assert_eq!(check(at(day().pred_opt().unwrap(), 9, 0), &rules), vec![DateOutsideDay]);
         // Zero tolerance.
-        let strict = RuleSet {
-            future_tolerance_minutes: 0,
-            ..no_hold()
-        };
+        let strict = RuleSet { future_tolerance_minutes: 0, ..no_hold() };
         assert_eq!(check(at(day(), 12, 1), &strict), vec![FutureDate]);
         // With FUTURE_DATE disabled, tomorrow is just outside the day.
         let mut no_future = no_hold();
         no_future.rules.future_date.enabled = false;
-        assert_eq!(
-            check(at(day().succ_opt().unwrap(), 9, 0), &no_future),
-            vec![DateOutsideDay]
-        );
+        assert_eq!(check(at(day().succ_opt().unwrap(), 9, 0), &no_future), vec![DateOutsideDay]);
     }
 
     #[test]
@@ -846,18 +635,9 @@ mod tests {
         let mut c = a.clone();
         c.line = 7;
         let other = row(4, 11, 2.5, "Ana");
-        let v = validate(
-            &[a, b, other, c],
-            day(),
-            Some(&catalog()),
-            &no_hold(),
-            now(),
-        );
+        let v = validate(&[a, b, other, c], day(), Some(&catalog()), &no_hold(), now());
         let r: Vec<_> = v.verdicts.iter().map(|x| x.reasons.clone()).collect();
-        assert_eq!(
-            r,
-            vec![vec![], vec![DuplicateRow], vec![], vec![DuplicateRow]]
-        );
+        assert_eq!(r, vec![vec![], vec![DuplicateRow], vec![], vec![DuplicateRow]]);
         assert_eq!(v.quarantined[0].detail, "Fila duplicada de la línea 2");
         assert_eq!(v.curated.len(), 2);
 
@@ -880,14 +660,7 @@ mod tests {
         let v = validate(&[r], day(), Some(&catalog()), &no_hold(), now());
         assert_eq!(
             v.verdicts[0].reasons,
-            vec![
-                MissingPaintType,
-                NegativeQuantity,
-                NegativeUnitCost,
-                CostMismatch,
-                UnknownOperator,
-                DateOutsideDay
-            ]
+            vec![MissingPaintType, NegativeQuantity, NegativeUnitCost, CostMismatch, UnknownOperator, DateOutsideDay]
         );
         let q = &v.quarantined[0];
         assert_eq!(
@@ -916,16 +689,9 @@ mod tests {
         r.operator = None;
         r.operator_raw = Some("".into());
         r.cell_errors = "MALFORMED_LINE".into();
-        let copy = StagingRow {
-            line: 3,
-            ..r.clone()
-        };
+        let copy = StagingRow { line: 3, ..r.clone() };
         let v = validate(&[r, copy], day(), Some(&catalog()), &rules, now());
-        assert!(
-            v.verdicts.iter().all(RowVerdict::passed),
-            "{:?}",
-            v.verdicts
-        );
+        assert!(v.verdicts.iter().all(RowVerdict::passed), "{:?}", v.verdicts);
         assert_eq!(v.curated.len(), 2);
         assert_eq!(v.curated[0].operator, None);
     }
@@ -933,24 +699,12 @@ mod tests {
     #[test]
     fn held_threshold_just_below_and_just_above() {
         let rows = |bad: usize, total: usize| -> Vec<StagingRow> {
-            (0..total)
-                .map(|i| {
-                    row(
-                        i as u64 + 2,
-                        if i < bad { -1 } else { 10 + i as i64 },
-                        2.0,
-                        "Ana",
-                    )
-                })
-                .collect()
+            (0..total).map(|i| row(i as u64 + 2, if i < bad { -1 } else { 10 + i as i64 }, 2.0, "Ana")).collect()
         };
         let rules = RuleSet::default(); // threshold 0.5, ratio must EXCEED it
         let at_threshold = validate(&rows(2, 4), day(), Some(&catalog()), &rules, now());
         assert!(!at_threshold.held);
-        assert_eq!(
-            (at_threshold.curated.len(), at_threshold.quarantined.len()),
-            (2, 2)
-        );
+        assert_eq!((at_threshold.curated.len(), at_threshold.quarantined.len()), (2, 2));
 
         let above = validate(&rows(3, 5), day(), Some(&catalog()), &rules, now());
         assert!(above.held);
@@ -959,13 +713,7 @@ mod tests {
         assert_eq!(above.quarantined.len(), 5);
         assert_eq!(above.rows_failed, 3);
         assert_eq!(above.quarantined[3].reasons, vec![DayHeld]);
-        assert!(
-            above.quarantined[3]
-                .detail
-                .starts_with("Día retenido: 3 de 5"),
-            "{}",
-            above.quarantined[3].detail
-        );
+        assert!(above.quarantined[3].detail.starts_with("Día retenido: 3 de 5"), "{}", above.quarantined[3].detail);
         assert_eq!(above.quarantined[0].reasons, vec![NegativeQuantity]);
         assert_eq!(above.reason_counts.get(&DayHeld), Some(&2));
         assert_eq!(above.reason_counts.get(&NegativeQuantity), Some(&3));
@@ -976,22 +724,13 @@ mod tests {
         assert_eq!(samples.len(), 5);
         assert_eq!(samples[0].reasons, vec![NegativeQuantity]);
 
-        let below = RuleSet {
-            quarantine_threshold: 0.61,
-            ..RuleSet::default()
-        };
+        let below = RuleSet { quarantine_threshold: 0.61, ..RuleSet::default() };
         assert!(!validate(&rows(3, 5), day(), Some(&catalog()), &below, now()).held);
-        let just_above = RuleSet {
-            quarantine_threshold: 0.59,
-            ..RuleSet::default()
-        };
+        let just_above = RuleSet { quarantine_threshold: 0.59, ..RuleSet::default() };
         assert!(validate(&rows(3, 5), day(), Some(&catalog()), &just_above, now()).held);
 
         // Too few rows for the threshold to apply.
-        let min_rows = RuleSet {
-            min_rows_for_threshold: 6,
-            ..RuleSet::default()
-        };
+        let min_rows = RuleSet { min_rows_for_threshold: 6, ..RuleSet::default() };
         assert!(!validate(&rows(3, 5), day(), Some(&catalog()), &min_rows, now()).held);
         // An empty day is never held.
         let empty = validate(&[], day(), Some(&catalog()), &rules, now());
@@ -1002,25 +741,13 @@ mod tests {
     fn affected_sums_and_samples_use_the_original_text() {
         let mut r = row(2, -5, 2.0, "Ana");
         r.quantity_raw = Some("-5".into());
-        let v = validate(
-            &[r, row(3, 10, 2.0, "Ana")],
-            day(),
-            Some(&catalog()),
-            &no_hold(),
-            now(),
-        );
+        let v = validate(&[r, row(3, 10, 2.0, "Ana")], day(), Some(&catalog()), &no_hold(), now());
         assert_eq!(v.liters_affected, -5);
         assert_eq!(v.cost_affected, -10.0);
         let s = v.samples();
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].line, 2);
-        assert_eq!(
-            s[0].values.get(COL_QUANTITY).map(String::as_str),
-            Some("-5")
-        );
-        assert_eq!(
-            s[0].values.get(COL_OPERATOR).map(String::as_str),
-            Some("Ana")
-        );
+        assert_eq!(s[0].values.get(COL_QUANTITY).map(String::as_str), Some("-5"));
+        assert_eq!(s[0].values.get(COL_OPERATOR).map(String::as_str), Some("Ana"));
     }
 }
