@@ -310,8 +310,10 @@ async fn up_cmd(config: Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     let app = Arc::new(Embedded::open(config).await?);
     let today = plant_today(&app, offset);
     if app.source.count_rows().await? == 0 && !args.no_seed {
-        let params = demo_params(today);
-        print!("pinta: the source is empty; seeding a year of demo production (365 days to {today}) … ");
+        // Complete days only: today's production is extracted at the next midnight.
+        let until = today - chrono::Duration::days(1);
+        let params = demo_params(until);
+        print!("pinta: the source is empty; seeding a year of demo production (365 days to {until}) … ");
         let s = seed::seed(&app.source, &params).await?;
         println!("{} rows", s.rows);
     }
@@ -396,7 +398,7 @@ async fn up_cmd(config: Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     loop {
         let next_midnight = until_next_midnight(&app, offset);
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            _ = stop_signal() => break,
             _ = tokio::time::sleep(next_midnight) => {
                 let today = plant_today(&app, offset);
                 match catch_up(&app, today).await {
@@ -441,4 +443,27 @@ fn until_next_midnight(app: &Embedded, offset: FixedOffset) -> Duration {
     let next = (now.date_naive() + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).unwrap_or_default();
     let next = next.and_local_timezone(offset).single().map(|t| t.signed_duration_since(now));
     next.and_then(|d| d.to_std().ok()).unwrap_or(Duration::from_secs(3600))
+}
+
+/// Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
