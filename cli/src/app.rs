@@ -59,6 +59,8 @@ pub struct Embedded {
     pub source: Arc<SqlSource>,
     pub extractor: Extractor,
     pub reconciler: Reconciler,
+    /// Alerts by e-mail (SMTP or the outbox folder).
+    pub notifier: Arc<pinta_notifier::Notifier>,
     /// Sees every failure, publication and quarantine (for progress and exit codes).
     pub watch: Arc<InProcessQueue>,
     consumers: Vec<(Arc<dyn EventHandler>, Arc<InProcessQueue>)>,
@@ -85,8 +87,15 @@ impl Embedded {
         let transformer: Arc<dyn EventHandler> = Arc::new(Transformer::new(store.clone(), clock.clone()));
         let validator: Arc<dyn EventHandler> =
             Arc::new(Validator::new(store.clone(), publisher.clone(), clock.clone(), validator_config.rules));
+        let notifier = pinta_notifier::Notifier::new(
+            pinta_notifier::NotifierConfig::from_env(config.outbox_dir())?,
+            store.clone(),
+            clock.clone(),
+        )
+        .await?;
+        let notifier = Arc::new(notifier);
         let mut consumers = Vec::new();
-        for handler in [transformer, validator] {
+        for handler in [transformer, validator, notifier.clone() as Arc<dyn EventHandler>] {
             let queue = bus.subscribe(handler.name(), handler.accepts(), VISIBILITY);
             consumers.push((handler, queue));
         }
@@ -108,6 +117,7 @@ impl Embedded {
             source,
             extractor,
             reconciler,
+            notifier,
             watch,
             consumers,
             retry: RetryPolicy::default(),

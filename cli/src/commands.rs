@@ -331,6 +331,7 @@ async fn up_cmd(config: Config, args: UpArgs) -> anyhow::Result<ExitCode> {
         }
     }));
     println!("pinta: gateway on http://{addr} (GET /healthz, /api/production/latest)");
+    println!("pinta: alerts go to {} unless PINTA_SMTP_HOST is set", app.config.outbox_dir().display());
 
     // Progress and live event lines.
     let live = Arc::new(AtomicBool::new(false));
@@ -389,6 +390,7 @@ async fn up_cmd(config: Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     );
     live.store(true, Ordering::Relaxed);
 
+    let mut digest_every = tokio::time::interval(Duration::from_secs(300));
     let mut reconcile_every = tokio::time::interval(Duration::from_secs(600));
     reconcile_every.tick().await;
     let mut demo = args.demo_every.map(tokio::time::interval);
@@ -406,14 +408,20 @@ async fn up_cmd(config: Config, args: UpArgs) -> anyhow::Result<ExitCode> {
                     Err(e) => eprintln!("pinta: daily extraction failed: {e:#}"),
                 }
             }
+            _ = digest_every.tick() => {
+                if let Err(e) = app.notifier.send_due_digest().await {
+                    eprintln!("pinta: alert digest failed: {e}");
+                }
+            }
             _ = reconcile_every.tick() => {
                 if let Err(e) = app.reconciler.sweep(app.publisher.as_ref(), Duration::from_secs(300)).await {
                     eprintln!("pinta: reconciliation failed: {e:#}");
                 }
             }
             _ = async { match demo.as_mut() { Some(d) => { d.tick().await; } None => std::future::pending::<()>().await } } => {
+                // The plant's calendar moves one day on; the day that just ended is complete.
                 app.clock.advance_one_day();
-                let day = plant_today(&app, offset);
+                let day = plant_today(&app, offset) - chrono::Duration::days(1);
                 let rows = seed::generate_day(&demo_params(day), day).into_iter().map(|r| r.row).collect::<Vec<_>>();
                 match app.source.write_day(day, &rows).await {
                     Ok(()) => {
