@@ -5,6 +5,7 @@
 //! * [`reasons`] — stable reason codes for quarantined rows and failures.
 //! * [`layout`] — the bucket layout (a compatibility contract with the replaced system).
 //! * [`tables`] — the Arrow schemas of the curated and quarantine Parquet files.
+//! * [`asyncapi`] — the AsyncAPI 3 document of channels and messages (committed as `asyncapi.json`).
 //! * [`schemas`] — JSON Schemas generated from the payload types (committed under `schemas/`).
 //! * [`catalog`] — the catalogue snapshot (operators, paint types) rows are validated against.
 //! * [`control`] — bookkeeping records under `_control/` (day completion records).
@@ -12,6 +13,7 @@
 //!
 //! Invariant: this crate does no I/O. It only describes data.
 
+pub mod asyncapi;
 pub mod catalog;
 pub mod control;
 pub mod envelope;
