@@ -48,6 +48,8 @@ pub enum Command {
     /// Inspect and replay dead letters.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Load historical Excel/ODS/CSV files into the curated layer, with a reconciliation report.
+    Backfill(crate::backfill::BackfillArgs),
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +129,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reconcile => reconcile_cmd(config).await,
         Command::Dlq(cmd) => dlq_cmd(config, cmd).await,
         Command::Up(args) => up_cmd(config, args).await,
+        Command::Backfill(args) => crate::backfill::run(config, args).await,
     }
 }
 

@@ -3,9 +3,11 @@
 //! * [`config`] — the typed configuration (flags and environment), validated at start-up.
 //! * [`app`] — the embedded wiring: local store, in-process bus, runners for every stage.
 //! * [`seed`] — synthetic source data with injected defects.
-//! * [`commands`] — `up`, `seed`, `run`, `reconcile`, `dlq`.
+//! * [`commands`] — `up`, `seed`, `run`, `reconcile`, `dlq`, `backfill`.
+//! * [`backfill`] — historical Excel/ODS/CSV files through the same pipeline, with a reconciliation report.
 
 pub mod app;
+pub mod backfill;
 pub mod commands;
 pub mod config;
 pub mod seed;
