@@ -50,6 +50,9 @@ pub enum Command {
     Dlq(DlqCommand),
     /// Load historical Excel/ODS/CSV files into the curated layer, with a reconciliation report.
     Backfill(crate::backfill::BackfillArgs),
+    /// AWS: bootstrap development resources, dead letters in SQS.
+    #[command(subcommand)]
+    Aws(crate::aws::AwsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +133,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dlq(cmd) => dlq_cmd(config, cmd).await,
         Command::Up(args) => up_cmd(config, args).await,
         Command::Backfill(args) => crate::backfill::run(config, args).await,
+        Command::Aws(cmd) => crate::aws::run(cmd).await,
     }
 }
 

@@ -4,9 +4,11 @@
 //! * [`app`] — the embedded wiring: local store, in-process bus, runners for every stage.
 //! * [`seed`] — synthetic source data with injected defects.
 //! * [`commands`] — `up`, `seed`, `run`, `reconcile`, `dlq`, `backfill`.
+//! * [`aws`] — `pinta aws bootstrap` and `pinta aws dlq` against AWS or an emulator.
 //! * [`backfill`] — historical Excel/ODS/CSV files through the same pipeline, with a reconciliation report.
 
 pub mod app;
+pub mod aws;
 pub mod backfill;
 pub mod commands;
 pub mod config;

@@ -238,3 +238,35 @@ async fn a_csv_dropped_into_crudos_by_hand_is_processed_by_the_reconciler() {
         r.await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantine_review_lists_days_and_shows_rows_with_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = params(3, 60, 0.15);
+    let app = seeded_app(dir.path(), &p).await;
+    let shutdown = CancellationToken::new();
+    let runners = app.start(&shutdown);
+    let days = extract_all(&app).await;
+    let listed = pinta_cli::quarantine::list(app.store.as_ref()).await.unwrap();
+    for day in &days {
+        let generated = seed::generate_day(&p, *day);
+        let defects: Vec<(i64, &str)> = generated
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.defect.map(|d| (i as i64 + 2, d.expected_reason().as_str())))
+            .collect();
+        let shown = pinta_cli::quarantine::show(app.store.as_ref(), *day).await.unwrap();
+        assert_eq!(shown.iter().map(|e| (e.line, e.reasons.as_str())).collect::<Vec<_>>(), defects);
+        let entry = listed.iter().find(|d| d.day == *day).expect("listed");
+        assert_eq!(entry.rows, defects.len());
+        assert_eq!(entry.status, "published");
+        assert_eq!(entry.reasons.values().sum::<usize>(), defects.len());
+        let text = pinta_cli::quarantine::render(*day, &shown);
+        assert!(text.contains(&format!("{} quarantined row(s)", defects.len())));
+    }
+    assert!(pinta_cli::quarantine::show(app.store.as_ref(), chrono::NaiveDate::from_ymd_opt(1999, 1, 1).unwrap()).await.unwrap().is_empty());
+    shutdown.cancel();
+    for r in runners {
+        r.await.unwrap();
+    }
+}

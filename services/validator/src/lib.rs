@@ -21,7 +21,7 @@ pub mod validate;
 pub use config::ValidatorConfig;
 pub use error::{ConfigError, ValidatorError};
 pub use handler::{DayOutcome, Validator};
-pub use output::{OutputError, write_curated_parquet, write_quarantine_parquet};
+pub use output::{OutputError, QuarantineEntry, read_quarantine_parquet, write_curated_parquet, write_quarantine_parquet};
 pub use rules::{RuleConfig, RuleSet, RuleSetError, Rules, Severity};
 pub use staging::{StagingError, StagingRow, read_staging};
 pub use validate::{CuratedRow, QuarantinedRow, RowVerdict, Validation, validate};

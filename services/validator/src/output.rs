@@ -78,6 +78,58 @@ fn write_parquet(schema: SchemaRef, batch: RecordBatch) -> Result<Vec<u8>, Outpu
     Ok(out)
 }
 
+/// One row of a quarantine file as read back (for review tools).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantineEntry {
+    /// The original cell text of the six contracted columns, in `CURATED_COLUMNS` order.
+    pub values: [Option<String>; 6],
+    pub line: i64,
+    /// Comma-separated reason codes.
+    pub reasons: String,
+    pub detail: String,
+}
+
+/// Reads a `cuarentena/…parquet` file back.
+pub fn read_quarantine_parquet(bytes: bytes::Bytes) -> Result<Vec<QuarantineEntry>, OutputError> {
+    use arrow_array::Array;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use pinta_contracts::tables::{COL_DETAIL, COL_LINE, COL_REASONS, CURATED_COLUMNS};
+
+    let missing = |name: &str| OutputError::Arrow {
+        source: ArrowError::SchemaError(format!("quarantine file lacks a readable column {name:?}")),
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.build())
+        .map_err(|source| OutputError::Parquet { source })?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|source| OutputError::Arrow { source })?;
+        let text = |name: &str| -> Result<StringArray, OutputError> {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned())
+                .ok_or_else(|| missing(name))
+        };
+        let values: Vec<StringArray> = CURATED_COLUMNS.iter().map(|c| text(c)).collect::<Result<_, _>>()?;
+        let lines = batch
+            .column_by_name(COL_LINE)
+            .and_then(|c| c.as_any().downcast_ref::<Int64Array>().cloned())
+            .ok_or_else(|| missing(COL_LINE))?;
+        let reasons = text(COL_REASONS)?;
+        let detail = text(COL_DETAIL)?;
+        for i in 0..batch.num_rows() {
+            let cell = |a: &StringArray| (!a.is_null(i)).then(|| a.value(i).to_owned());
+            out.push(QuarantineEntry {
+                values: std::array::from_fn(|c| cell(&values[c])),
+                line: lines.value(i),
+                reasons: reasons.value(i).to_owned(),
+                detail: detail.value(i).to_owned(),
+            });
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +238,25 @@ mod tests {
         assert_eq!(b.column(6).as_primitive::<Int64Type>().value(0), 7);
         assert_eq!(b.column(7).as_string::<i32>().value(0), "NEGATIVE_QUANTITY,DUPLICATE_ROW");
         assert_eq!(b.column(8).as_string::<i32>().value(0), "Cantidad negativa (-5); Fila duplicada de la línea 2");
+    }
+
+    #[test]
+    fn quarantine_files_read_back_as_written() {
+        let rows = vec![QuarantinedRow {
+            line: 7,
+            raw: [Some("2025-01-01 08:00:00".into()), None, Some("-5".into()), Some("".into()), None, Some("Ana".into())],
+            reasons: vec![pinta_contracts::ReasonCode::MissingPaintType, pinta_contracts::ReasonCode::NegativeQuantity],
+            detail: "detalle".into(),
+            quantity: Some(-5),
+            cost: None,
+        }];
+        let bytes = write_quarantine_parquet(&rows).unwrap();
+        let back = read_quarantine_parquet(bytes::Bytes::from(bytes)).unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].line, 7);
+        assert_eq!(back[0].values, rows[0].raw);
+        assert_eq!(back[0].reasons, "MISSING_PAINT_TYPE,NEGATIVE_QUANTITY");
+        assert_eq!(back[0].detail, "detalle");
+        assert!(read_quarantine_parquet(bytes::Bytes::from_static(b"not parquet")).is_err());
     }
 }
