@@ -50,6 +50,9 @@ pub enum Command {
     Dlq(DlqCommand),
     /// Load historical Excel/ODS/CSV files into the curated layer, with a reconciliation report.
     Backfill(crate::backfill::BackfillArgs),
+    /// Review quarantined rows and their reasons.
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
     /// AWS: bootstrap development resources, dead letters in SQS.
     #[command(subcommand)]
     Aws(crate::aws::AwsCommand),
@@ -98,6 +101,14 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// Days with quarantined rows, with counts per reason.
+    List,
+    /// The quarantined rows of one day: line, reasons, detail and original values.
+    Show { date: NaiveDate },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum DlqCommand {
     /// List dead letters.
     List {
@@ -134,6 +145,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Up(args) => up_cmd(config, args).await,
         Command::Backfill(args) => crate::backfill::run(config, args).await,
         Command::Aws(cmd) => crate::aws::run(cmd).await,
+        Command::Quarantine(cmd) => quarantine_cmd(config, cmd).await,
     }
 }
 
@@ -250,6 +262,26 @@ async fn reconcile_cmd(config: Config) -> anyhow::Result<ExitCode> {
         if incomplete.is_empty() { String::new() } else { format!(", still incomplete: {}", incomplete.join(" ")) }
     );
     Ok(if incomplete.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn quarantine_cmd(config: Config, cmd: QuarantineCommand) -> anyhow::Result<ExitCode> {
+    let store = pinta_platform::embedded::LocalObjectStore::new(&config.data_dir);
+    match cmd {
+        QuarantineCommand::List => {
+            let days = crate::quarantine::list(&store).await?;
+            if days.is_empty() {
+                println!("no quarantined rows");
+            }
+            for d in days {
+                let reasons: Vec<String> = d.reasons.iter().map(|(r, n)| format!("{r}={n}")).collect();
+                println!("{}  {:>5} rows  {:<10}  {}", d.day, d.rows, d.status, reasons.join(" "));
+            }
+        }
+        QuarantineCommand::Show { date } => {
+            print!("{}", crate::quarantine::render(date, &crate::quarantine::show(&store, date).await?));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn dlq_cmd(config: Config, cmd: DlqCommand) -> anyhow::Result<ExitCode> {

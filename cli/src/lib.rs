@@ -2,6 +2,7 @@
 //!
 //! * [`config`] — the typed configuration (flags and environment), validated at start-up.
 //! * [`app`] — the embedded wiring: local store, in-process bus, runners for every stage.
+//! * [`quarantine`] — reviewing quarantined rows.
 //! * [`seed`] — synthetic source data with injected defects.
 //! * [`commands`] — `up`, `seed`, `run`, `reconcile`, `dlq`, `backfill`.
 //! * [`aws`] — `pinta aws bootstrap` and `pinta aws dlq` against AWS or an emulator.
@@ -12,4 +13,5 @@ pub mod aws;
 pub mod backfill;
 pub mod commands;
 pub mod config;
+pub mod quarantine;
 pub mod seed;
