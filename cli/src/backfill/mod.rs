@@ -516,7 +516,6 @@ async fn build_report(
         None if dry => "dry run: the current catalogue (catalogos/actual.json or the source's) will be used".to_owned(),
         None => "no catalogue snapshot exists: operator and paint-type names were not checked".to_owned(),
     };
-    let mut day_reports = day_reports;
     for f in failures {
         if let Some(d) = day_reports.iter_mut().find(|d| f.starts_with(&d.day.to_string())) {
             d.problems.push(f);

@@ -51,6 +51,9 @@ impl Sums {
     }
 }
 
+/// Litres and cost of one row (`None` where unreadable).
+pub type RowValues = (Option<i64>, Option<f64>);
+
 /// How one row of a day's raw file ended up, read back from the outputs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Outcome {
@@ -61,7 +64,7 @@ pub enum Outcome {
 /// The outputs of a day read back: what happened to each raw line (2 = first data line).
 #[derive(Debug, Clone, Default)]
 pub struct DayOutputs {
-    pub lines: BTreeMap<u64, (Outcome, (Option<i64>, Option<f64>))>,
+    pub lines: BTreeMap<u64, (Outcome, RowValues)>,
     pub curated_rows: u64,
     pub quarantined_rows: u64,
     /// Anything that keeps the outputs from being matched to the raw lines.
