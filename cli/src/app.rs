@@ -63,6 +63,8 @@ pub struct Embedded {
     pub notifier: Arc<pinta_notifier::Notifier>,
     /// Sees every failure, publication and quarantine (for progress and exit codes).
     pub watch: Arc<InProcessQueue>,
+    /// The dashboard gateway's own queue of `production.published.v1` (live push).
+    pub gateway_events: Arc<InProcessQueue>,
     consumers: Vec<(Arc<dyn EventHandler>, Arc<InProcessQueue>)>,
     pub retry: RetryPolicy,
 }
@@ -104,6 +106,7 @@ impl Embedded {
             &[EventType::PipelineFailedV1, EventType::ProductionPublishedV1, EventType::RowsQuarantinedV1],
             VISIBILITY,
         );
+        let gateway_events = bus.subscribe("dashboard-gateway", &[EventType::ProductionPublishedV1], VISIBILITY);
         let extractor = Extractor::new(source.clone() as Arc<dyn ProductionSource>, store.clone(), clock.clone());
         let reconciler = Reconciler::new(store.clone(), clock.clone());
         Ok(Embedded {
@@ -119,6 +122,7 @@ impl Embedded {
             reconciler,
             notifier,
             watch,
+            gateway_events,
             consumers,
             retry: RetryPolicy::default(),
         })

@@ -345,6 +345,8 @@ async fn catch_up(app: &Embedded, today: NaiveDate) -> anyhow::Result<usize> {
 
 async fn up_cmd(config: Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     let offset = config.schedule_offset;
+    // Checked before anything else: a non-loopback bind without users refuses to start.
+    let gateway_config = pinta_dashboard_gateway::GatewayConfig::from_env(args.bind)?;
     println!("pinta: data directory {}", config.data_dir.display());
     let app = Arc::new(Embedded::open(config).await?);
     let today = plant_today(&app, offset);
@@ -362,14 +364,20 @@ async fn up_cmd(config: Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     // The gateway.
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the gateway to {addr}"))?;
-    let state = pinta_dashboard_gateway::GatewayState { store: app.store.clone() };
+    let state = pinta_dashboard_gateway::GatewayState::new(app.store.clone(), gateway_config);
+    {
+        let (events, state, token) = (app.gateway_events.clone(), state.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(async move {
+            pinta_dashboard_gateway::live::follow_events(events, state, async move { token.cancelled().await }).await
+        }));
+    }
     let token = shutdown.clone();
     tasks.push(tokio::spawn(async move {
         if let Err(e) = pinta_dashboard_gateway::serve(listener, state, async move { token.cancelled().await }).await {
             tracing::error!(error = %e, "gateway stopped");
         }
     }));
-    println!("pinta: gateway on http://{addr} (GET /healthz, /api/production/latest)");
+    println!("pinta: dashboards on http://{addr}/ (gerencial) and http://{addr}/operativo (API: /api/openapi.json)");
     println!("pinta: alerts go to {} unless PINTA_SMTP_HOST is set", app.config.outbox_dir().display());
 
     // Progress and live event lines.
