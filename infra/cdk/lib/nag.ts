@@ -14,6 +14,15 @@ const PREFIX_REASON =
  */
 export function applyNagSuppressions(stack: PintaStack): void {
   const c = stack.config;
+  if (stack.dashboardUsersSecret) {
+    NagSuppressions.addResourceSuppressions(stack.dashboardUsersSecret, [
+      {
+        id: 'AwsSolutions-SMG4',
+        reason: 'A list of dashboard users and passwords kept by the operators (no database to rotate against); ' +
+          'deployments that need managed credentials enable Cognito instead.',
+      },
+    ]);
+  }
 
   for (const role of [...Object.values(stack.roles), stack.gatewayTaskRole]) {
     NagSuppressions.addResourceSuppressions(role, [{ id: 'AwsSolutions-IAM5', reason: PREFIX_REASON, appliesTo: [BUCKET_PREFIX_OBJECTS] }], true);

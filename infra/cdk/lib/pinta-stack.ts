@@ -17,6 +17,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -100,6 +101,8 @@ export class PintaStack extends Stack {
   public readonly gatewayTaskRole: iam.Role;
   public readonly loadBalancer: elbv2.ApplicationLoadBalancer;
   public readonly userPool?: cognito.UserPool;
+  /** PINTA_USERS of the dashboards, when Cognito is not used. */
+  public dashboardUsersSecret?: secretsmanager.Secret;
   public readonly alarms: cloudwatch.Alarm[] = [];
 
   private readonly prefix: string;
@@ -554,7 +557,18 @@ export class PintaStack extends Stack {
       taskRole,
     });
     const repository = ecr.Repository.fromRepositoryName(this, 'GatewayRepository', c.gateway.ecrRepositoryName);
-    taskDef.addContainer('gateway', {
+    // Without Cognito the dashboards sign in configured users: PINTA_USERS (name:role:password,…) comes from
+    // a secret the operators fill in; until they do, the gateway refuses to start (it never serves a
+    // non-loopback address without authentication).
+    const usersSecret = c.cognito.enabled
+      ? undefined
+      : new secretsmanager.Secret(this, 'DashboardUsersSecret', {
+          secretName: `${this.prefix}/dashboard-users`,
+          description: 'PINTA_USERS of the Pinta dashboards: name:role:password,… (role gerencial or operativo)',
+          removalPolicy: this.removalPolicy,
+        });
+    this.dashboardUsersSecret = usersSecret;
+    const container = taskDef.addContainer('gateway', {
       image: ecs.ContainerImage.fromEcrRepository(repository, c.gateway.imageTag),
       essential: true,
       readonlyRootFilesystem: true,
@@ -566,8 +580,11 @@ export class PintaStack extends Stack {
         PINTA_DLQ_URL: q.dlq.queueUrl,
         PINTA_SCHEDULE_TZ: c.schedule.timezone,
         PINTA_LOG_FORMAT: 'json',
+        PINTA_BIND: '0.0.0.0',
+        PINTA_PORT: '8080',
         RUST_LOG: c.lambda.rustLog,
       },
+      secrets: usersSecret ? { PINTA_USERS: ecs.Secret.fromSecretsManager(usersSecret) } : undefined,
     });
 
     const albSg = new ec2.SecurityGroup(this, 'LoadBalancerSecurityGroup', {
@@ -657,6 +674,11 @@ export class PintaStack extends Stack {
         },
       });
       new CfnOutput(this, 'UserPoolId', { value: userPool.userPoolId });
+      // The gateway verifies the Cognito access token the ALB forwards (x-amzn-oidc-accesstoken) and takes
+      // the role from its cognito:groups claim.
+      // ProviderURL is `cognito-idp.<region>.amazonaws.com/<pool id>`; the tokens' `iss` is it with https://.
+      container.addEnvironment('PINTA_OIDC_ISSUER', `https://${userPool.userPoolProviderUrl}`);
+      container.addEnvironment('PINTA_OIDC_AUDIENCE', client.userPoolClientId);
       if (c.gateway.certificateArn) {
         authAction = new elbv2Actions.AuthenticateCognitoAction({
           userPool,

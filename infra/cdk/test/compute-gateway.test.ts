@@ -148,8 +148,11 @@ describe('gateway: ECS Fargate behind an ALB', () => {
     expect(c.PortMappings).toEqual([{ ContainerPort: 8080, Protocol: 'tcp' }]);
     expect(JSON.stringify(c.Image)).toContain('pinta-dashboard-gateway:latest');
     expect(c.Environment.map((e: { Name: string }) => e.Name).sort()).toEqual(
-      ['PINTA_BUCKET', 'PINTA_DLQ_URL', 'PINTA_LOG_FORMAT', 'PINTA_QUEUE_URL', 'PINTA_SCHEDULE_TZ', 'RUST_LOG'].sort(),
+      ['PINTA_BIND', 'PINTA_BUCKET', 'PINTA_DLQ_URL', 'PINTA_LOG_FORMAT', 'PINTA_PORT', 'PINTA_QUEUE_URL', 'PINTA_SCHEDULE_TZ', 'RUST_LOG'].sort(),
     );
+    // Without Cognito, the users come from a secret, never from plain environment.
+    expect(c.Secrets.map((e: { Name: string }) => e.Name)).toEqual(['PINTA_USERS']);
+    expect(JSON.stringify(c.Secrets[0].ValueFrom)).toContain(id('AWS::SecretsManager::Secret', 'DashboardUsersSecret'));
     expect(td.TaskRoleArn).toEqual({ 'Fn::GetAtt': [id('AWS::IAM::Role', 'GatewayTaskRole'), 'Arn'] });
   });
 
@@ -205,6 +208,15 @@ describe('gateway: ECS Fargate behind an ALB', () => {
       s.template.hasResourceProperties('AWS::Cognito::UserPool', { MfaConfiguration: 'ON', AdminCreateUserConfig: { AllowAdminCreateUserOnly: true } });
       const groups = Object.values(s.template.findResources('AWS::Cognito::UserPoolGroup')).map((g) => g.Properties.GroupName);
       expect(groups.sort()).toEqual(['gerencial', 'operativo']);
+      // The gateway verifies the Cognito tokens itself: issuer = the pool, audience = the app client.
+      const td = Object.values(s.template.findResources('AWS::ECS::TaskDefinition'))[0].Properties;
+      const env = Object.fromEntries(td.ContainerDefinitions[0].Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
+      expect(env.PINTA_OIDC_ISSUER).toEqual({
+        'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [s.stack.getLogicalId(s.stack.userPool!.node.defaultChild as any), 'ProviderURL'] }]],
+      });
+      expect(Object.keys(env.PINTA_OIDC_AUDIENCE)).toEqual(['Ref']);
+      expect(td.ContainerDefinitions[0].Secrets).toBeUndefined();
+      expect(Object.keys(s.template.findResources('AWS::SecretsManager::Secret')).filter((k) => k.startsWith('DashboardUsersSecret'))).toEqual([]);
     }
   });
 

@@ -57,10 +57,20 @@ describe('IAM: one least-privilege role per function, exact actions', () => {
     expect(resourcesFor(t, role('GatewayTaskRole'), 'sqs:ReceiveMessage')).toEqual([arn('GatewayQueue', 'AWS::SQS::Queue')]);
   });
 
-  test('gateway execution role only pulls the image and writes its logs', () => {
-    expect(roleActions(t, role('GatewayTaskDefinitionExecutionRole'))).toEqual(
-      ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetAuthorizationToken', 'ecr:GetDownloadUrlForLayer', ...LOGS].sort(),
+  test('gateway execution role only pulls the image, writes its logs and reads the dashboard users secret', () => {
+    const r = role('GatewayTaskDefinitionExecutionRole');
+    expect(roleActions(t, r)).toEqual(
+      [
+        'ecr:BatchCheckLayerAvailability',
+        'ecr:BatchGetImage',
+        'ecr:GetAuthorizationToken',
+        'ecr:GetDownloadUrlForLayer',
+        ...LOGS,
+        'secretsmanager:DescribeSecret',
+        'secretsmanager:GetSecretValue',
+      ].sort(),
     );
+    expect(resourcesFor(t, r, 'secretsmanager:GetSecretValue')).toEqual([ref('DashboardUsersSecret', 'AWS::SecretsManager::Secret')]);
   });
 
   test('scheduler role only invokes the extractor and dead-letters to its DLQ', () => {
