@@ -16,6 +16,7 @@ pub mod moto;
 pub mod s3;
 pub mod secrets;
 pub mod sns;
+pub mod sns_alerts;
 pub mod sqs;
 
 pub use config::{AwsSettings, ConfigError};
@@ -23,6 +24,7 @@ pub use dlq::SqsDeadLetterStore;
 pub use eventbridge::EventBridgePublisher;
 pub use s3::S3ObjectStore;
 pub use sns::SnsPublisher;
+pub use sns_alerts::{AlertQueue, SnsAlertPublisher};
 pub use sqs::{SqsPublisher, SqsReceiver};
 
 pub use aws_config::SdkConfig;

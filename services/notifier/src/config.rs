@@ -69,8 +69,11 @@ pub struct NotifierConfig {
     /// Added (as `Cc:`) when an alert is escalated.
     pub escalation: Vec<String>,
     pub from: String,
-    /// `None`: alerts go to the outbox folder.
+    /// `None`: alerts go to the outbox folder (or the alerts topic).
     pub smtp: Option<SmtpConfig>,
+    /// `PINTA_ALERTS_TOPIC_ARN`: the alerts topic (SNS) ops subscribe to by e-mail. The process wires
+    /// the adapter (`Notifier::with_topic`); exclusive with SMTP.
+    pub alerts_topic_arn: Option<String>,
     /// Slack/Teams-compatible incoming webhook.
     pub webhook_url: Option<String>,
     pub policy: PolicyConfig,
@@ -107,6 +110,7 @@ impl NotifierConfig {
             escalation: Vec::new(),
             from: DEFAULT_FROM.to_owned(),
             smtp: None,
+            alerts_topic_arn: None,
             webhook_url: None,
             policy: PolicyConfig::default(),
             runbook_base_url: DEFAULT_RUNBOOK_BASE_URL.to_owned(),
@@ -115,7 +119,8 @@ impl NotifierConfig {
         }
     }
 
-    /// Reads the `PINTA_ALERT_*`, `PINTA_SMTP_*` and `PINTA_RUNBOOK_BASE_URL` variables.
+    /// Reads the `PINTA_ALERT_*`, `PINTA_ALERTS_TOPIC_ARN`, `PINTA_SMTP_*` and `PINTA_RUNBOOK_BASE_URL`
+    /// variables.
     pub fn from_env(outbox_dir: PathBuf) -> Result<NotifierConfig, ConfigError> {
         NotifierConfig::from_lookup(outbox_dir, |name| std::env::var(name).ok())
     }
@@ -138,6 +143,9 @@ impl NotifierConfig {
         }
         if let Some(url) = get("PINTA_ALERT_WEBHOOK_URL") {
             config.webhook_url = Some(url);
+        }
+        if let Some(arn) = get("PINTA_ALERTS_TOPIC_ARN") {
+            config.alerts_topic_arn = Some(arn);
         }
         if let Some(base) = get("PINTA_RUNBOOK_BASE_URL") {
             config.runbook_base_url = base;
@@ -200,6 +208,21 @@ impl NotifierConfig {
             && !(url.starts_with("https://") || url.starts_with("http://"))
         {
             return Err(invalid("PINTA_ALERT_WEBHOOK_URL", format!("{url:?} is not an http(s) URL")));
+        }
+        if let Some(arn) = &self.alerts_topic_arn {
+            let parts: Vec<&str> = arn.splitn(6, ':').collect();
+            if !(parts.len() == 6 && parts[0] == "arn" && parts[2] == "sns" && !parts[5].is_empty()) {
+                return Err(invalid(
+                    "PINTA_ALERTS_TOPIC_ARN",
+                    format!("{arn:?} is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)"),
+                ));
+            }
+            if self.smtp.is_some() {
+                return Err(invalid(
+                    "PINTA_ALERTS_TOPIC_ARN",
+                    "is set together with PINTA_SMTP_HOST: choose one e-mail route (the topic's e-mail subscriptions on AWS, SMTP locally)",
+                ));
+            }
         }
         if let Some(smtp) = &self.smtp
             && (smtp.host.contains(char::is_whitespace) || smtp.host.contains('/'))

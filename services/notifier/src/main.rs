@@ -1,11 +1,15 @@
 //! `pinta-notifier`: the notifier as its own process (worker: polls `PINTA_QUEUE_URL`) or as an AWS
 //! Lambda (SQS batches, when `AWS_LAMBDA_RUNTIME_API` is set). Alerts go to the channels of
-//! `NotifierConfig::from_env`; the outbox folder is `PINTA_OUTBOX_DIR` (default: the system temp
-//! directory's `pinta-outbox`, the only writable place on Lambda).
+//! `NotifierConfig::from_env`: with `PINTA_ALERTS_TOPIC_ARN` they are published to that SNS topic
+//! (ops subscribe to it by e-mail); the outbox folder — the fallback when the topic or relay stays
+//! down — is `PINTA_OUTBOX_DIR` (default: the system temp directory's `pinta-outbox`, the only
+//! writable place on Lambda).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use pinta_notifier::AlertTopic;
+use pinta_platform::aws::SnsAlertPublisher;
 use pinta_platform::telemetry::{self, LogFormat};
 use pinta_platform::worker::{AwsStage, Role, run_consumer};
 
@@ -18,7 +22,16 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| std::env::temp_dir().join("pinta-outbox"));
     let config = pinta_notifier::NotifierConfig::from_env(outbox)?;
     let stage = AwsStage::from_env(Role::Consumer).await?;
-    let handler = Arc::new(pinta_notifier::Notifier::new(config, stage.store.clone(), stage.clock.clone()).await?);
+    let topic = match &config.alerts_topic_arn {
+        Some(arn) => {
+            let sdk = pinta_platform::aws::sdk_config(&stage.config.aws).await;
+            Some(Arc::new(SnsAlertPublisher::new(&sdk, arn.clone())) as Arc<dyn AlertTopic>)
+        }
+        None => None,
+    };
+    let handler = Arc::new(
+        pinta_notifier::Notifier::with_topic(config, stage.store.clone(), stage.clock.clone(), topic).await?,
+    );
     run_consumer(stage, handler).await?;
     Ok(())
 }

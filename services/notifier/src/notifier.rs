@@ -15,7 +15,7 @@ use pinta_contracts::{Envelope, EventType, FailureCode, PintaEvent, Stage};
 use pinta_platform::ports::{Clock, ObjectStore, ObjectStoreExt, PutOptions, StoreError};
 use pinta_platform::runner::{EventHandler, Failure, HandlerContext, HandlerError};
 
-use crate::channels::{Alert, ChannelError, Delivery, Dispatcher};
+use crate::channels::{Alert, AlertTopic, ChannelError, Delivery, Dispatcher, TopicChannel};
 use crate::config::{ConfigError, NotifierConfig};
 use crate::engine::{NotifierState, Occurrence, Outcome, STATE_KEY, observe};
 use crate::policy::Severity;
@@ -81,19 +81,35 @@ pub struct Processed {
 
 impl Notifier {
     /// Validates the configuration, builds the channels and reads the state (which checks the store
-    /// is reachable).
+    /// is reachable). Without an alerts-topic adapter: see [`Notifier::with_topic`].
     pub async fn new(
         config: NotifierConfig,
         store: Arc<dyn ObjectStore>,
         clock: Arc<dyn Clock>,
     ) -> Result<Notifier, NotifierError> {
+        Notifier::with_topic(config, store, clock, None).await
+    }
+
+    /// [`Notifier::new`] with the alerts topic as the e-mail route (`topic`: the adapter of
+    /// `config.alerts_topic_arn`, e.g. `pinta_platform::aws::SnsAlertPublisher`).
+    pub async fn with_topic(
+        config: NotifierConfig,
+        store: Arc<dyn ObjectStore>,
+        clock: Arc<dyn Clock>,
+        topic: Option<Arc<dyn AlertTopic>>,
+    ) -> Result<Notifier, NotifierError> {
         config.validate()?;
-        let dispatcher = Dispatcher::from_config(&config).map_err(|source| NotifierError::Channels { source })?;
+        let mut dispatcher = Dispatcher::from_config(&config).map_err(|source| NotifierError::Channels { source })?;
+        if let (Some(arn), None) = (&config.alerts_topic_arn, &topic) {
+            tracing::warn!(topic = %arn, "PINTA_ALERTS_TOPIC_ARN is set but this process has no topic adapter; alerts go to the outbox");
+        }
+        dispatcher.topic = topic.map(|t| TopicChannel::new(t, store.clone()));
         let notifier = Notifier { config, store, clock, dispatcher, lock: tokio::sync::Mutex::new(()) };
         let state = notifier.load_state().await?;
         tracing::info!(
             incidents = state.incidents.len(),
             pending_digest = state.digest.len(),
+            topic = notifier.dispatcher.topic.is_some(),
             smtp = notifier.config.smtp.is_some(),
             outbox = %notifier.config.outbox_dir.display(),
             "notifier ready"
@@ -170,6 +186,7 @@ impl Notifier {
             from: self.config.from.clone(),
             to: self.config.recipients.clone(),
             cc: if escalate { self.config.escalation.clone() } else { Vec::new() },
+            escalated: escalate,
             created_at: now,
         }
     }

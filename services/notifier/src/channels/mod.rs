@@ -1,9 +1,14 @@
 //! Delivery channels: the [`AlertChannel`] trait, the e-mail message builder shared by SMTP and the
 //! outbox, and the [`Dispatcher`] that retries a channel that is down and falls back to the outbox,
 //! so an alert is always either sent or on disk.
+//!
+//! The e-mail route is one of: the alerts topic ([`topic`], on AWS: ops subscribe to it by e-mail),
+//! the SMTP relay ([`smtp`]), or the outbox folder ([`outbox`]) when neither is configured. Whichever
+//! route fails after its retries, the alert is written to the outbox and the failure logged.
 
 pub mod outbox;
 pub mod smtp;
+pub mod topic;
 pub mod webhook;
 
 use std::fmt::Debug;
@@ -19,6 +24,7 @@ use crate::policy::Severity;
 
 pub use outbox::OutboxChannel;
 pub use smtp::SmtpChannel;
+pub use topic::{AlertTopic, TopicChannel, TopicError, TopicMessage};
 pub use webhook::WebhookChannel;
 
 /// A rendered alert with its recipients.
@@ -32,6 +38,8 @@ pub struct Alert {
     pub to: Vec<String>,
     /// Escalation recipients, when escalated.
     pub cc: Vec<String>,
+    /// Whether the alert goes to the escalation list too (a topic attribute for filter policies).
+    pub escalated: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -51,6 +59,8 @@ pub enum ChannelError {
     Http { source: reqwest::Error },
     #[error("webhook answered HTTP {status}")]
     HttpStatus { status: u16 },
+    #[error("alerts topic: {source}")]
+    Topic { source: TopicError },
 }
 
 impl ChannelError {
@@ -61,6 +71,7 @@ impl ChannelError {
             ChannelError::Smtp { source } => !source.is_permanent(),
             ChannelError::HttpStatus { status } => *status >= 500 || *status == 429,
             ChannelError::Io { .. } | ChannelError::Http { .. } => true,
+            ChannelError::Topic { source } => source.retryable,
         }
     }
 }
@@ -98,13 +109,17 @@ pub fn build_message(alert: &Alert) -> Result<Message, ChannelError> {
 pub enum Delivery {
     /// Handed to the SMTP relay.
     Sent,
-    /// Written to the outbox (no relay configured, or the relay failed after retries).
+    /// Published to the alerts topic.
+    Published,
+    /// Written to the outbox (no relay or topic configured, or it failed after retries).
     Outbox(std::path::PathBuf),
 }
 
 /// The configured channels, with retries and the outbox fallback.
 #[derive(Debug)]
 pub struct Dispatcher {
+    /// The alerts topic; when set, it is the e-mail route (SMTP is then not configured).
+    pub topic: Option<TopicChannel>,
     pub email: Option<SmtpChannel>,
     pub outbox: OutboxChannel,
     pub webhook: Option<WebhookChannel>,
@@ -114,6 +129,7 @@ pub struct Dispatcher {
 impl Dispatcher {
     pub fn from_config(config: &NotifierConfig) -> Result<Dispatcher, ChannelError> {
         Ok(Dispatcher {
+            topic: None,
             email: config.smtp.as_ref().map(SmtpChannel::new).transpose()?,
             outbox: OutboxChannel::new(config.outbox_dir.clone()),
             webhook: config.webhook_url.as_ref().map(|u| WebhookChannel::new(u.clone())).transpose()?,
@@ -121,11 +137,19 @@ impl Dispatcher {
         })
     }
 
-    /// Delivers an alert by e-mail (or to the outbox) and, if configured, to the webhook. Fails only
-    /// when the alert could be neither sent nor written to the outbox.
+    /// Delivers an alert to the alerts topic, by e-mail or to the outbox and, if configured, to the
+    /// webhook. Fails only when the alert could be neither sent nor written to the outbox.
     pub async fn deliver(&self, alert: &Alert) -> Result<Delivery, ChannelError> {
-        let delivery = match &self.email {
-            Some(smtp) => match with_retries(smtp, alert, self.retry).await {
+        let delivery = match (&self.topic, &self.email) {
+            (Some(topic), _) => match with_retries(topic, alert, self.retry).await {
+                Ok(()) => Delivery::Published,
+                Err(e) => {
+                    tracing::error!(channel = topic.name(), subject = %alert.subject, error = %e,
+                        retryable = e.is_retryable(), "alert could not be published to the alerts topic; writing it to the outbox");
+                    Delivery::Outbox(self.outbox.write(alert).await?)
+                }
+            },
+            (None, Some(smtp)) => match with_retries(smtp, alert, self.retry).await {
                 Ok(()) => Delivery::Sent,
                 Err(e) => {
                     tracing::error!(channel = smtp.name(), subject = %alert.subject, error = %e,
@@ -133,7 +157,7 @@ impl Dispatcher {
                     Delivery::Outbox(self.outbox.write(alert).await?)
                 }
             },
-            None => Delivery::Outbox(self.outbox.write(alert).await?),
+            (None, None) => Delivery::Outbox(self.outbox.write(alert).await?),
         };
         if let Some(hook) = &self.webhook
             && let Err(e) = with_retries(hook, alert, self.retry).await
