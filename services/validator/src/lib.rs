@@ -5,6 +5,8 @@
 //! * [`validate`](mod@validate) — the pure rule logic: [`validate()`] gives a [`Validation`].
 //! * [`output`] — the curated and quarantine Parquet files (contracted schemas, deterministic bytes).
 //! * [`handler`] — the [`Validator`] event handler: outputs, events, then the day record.
+//! * [`release`] — [`revalidate`]: quarantined rows judged again with the same rules (quarantine
+//!   release after a catalogue fix).
 //! * [`config`] — [`ValidatorConfig`] from the environment (`PINTA_RULES_FILE`).
 //! * [`error`] — [`ValidatorError`] and how the runner treats each failure.
 //!
@@ -14,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod handler;
 pub mod output;
+pub mod release;
 pub mod rules;
 pub mod staging;
 pub mod validate;
@@ -22,6 +25,7 @@ pub use config::ValidatorConfig;
 pub use error::{ConfigError, ValidatorError};
 pub use handler::{DayOutcome, Validator};
 pub use output::{OutputError, QuarantineEntry, read_quarantine_parquet, write_curated_parquet, write_quarantine_parquet};
+pub use release::{QuarantinedNow, RevalidateError, Revalidation, Selection, revalidate};
 pub use rules::{RuleConfig, RuleSet, RuleSetError, Rules, Severity};
 pub use staging::{StagingError, StagingRow, read_staging};
 pub use validate::{CuratedRow, QuarantinedRow, RowVerdict, Validation, validate};

@@ -336,14 +336,7 @@ pub fn validate(
     let mut quarantined = Vec::new();
     for (row, verdict) in rows.iter().zip(&verdicts) {
         if verdict.passed() && !held {
-            curated.push(CuratedRow {
-                date: row.date,
-                paint_type: text_value(&row.paint_type, &row.paint_type_raw),
-                quantity: row.quantity,
-                unit_cost: row.unit_cost,
-                cost: row.cost,
-                operator: text_value(&row.operator, &row.operator_raw),
-            });
+            curated.push(curated_row(row));
             continue;
         }
         let (reasons, detail) = if verdict.passed() {
@@ -356,21 +349,7 @@ pub fn validate(
         } else {
             (verdict.reasons.clone(), verdict.details.join("; "))
         };
-        quarantined.push(QuarantinedRow {
-            line: row.line,
-            raw: [
-                row.date_raw.clone(),
-                row.paint_type_raw.clone(),
-                row.quantity_raw.clone(),
-                row.unit_cost_raw.clone(),
-                row.cost_raw.clone(),
-                row.operator_raw.clone(),
-            ],
-            reasons,
-            detail,
-            quantity: row.quantity,
-            cost: row.cost,
-        });
+        quarantined.push(quarantined_row(row, reasons, detail));
     }
 
     let mut reason_counts = BTreeMap::new();
@@ -396,6 +375,37 @@ pub fn validate(
         reason_counts,
         liters_affected,
         cost_affected,
+    }
+}
+
+/// A staging row that passed, in the curated schema's terms (string values trimmed).
+pub fn curated_row(row: &StagingRow) -> CuratedRow {
+    CuratedRow {
+        date: row.date,
+        paint_type: text_value(&row.paint_type, &row.paint_type_raw),
+        quantity: row.quantity,
+        unit_cost: row.unit_cost,
+        cost: row.cost,
+        operator: text_value(&row.operator, &row.operator_raw),
+    }
+}
+
+/// A staging row set aside with `reasons`: its original cell text, line and impact.
+pub fn quarantined_row(row: &StagingRow, reasons: Vec<ReasonCode>, detail: String) -> QuarantinedRow {
+    QuarantinedRow {
+        line: row.line,
+        raw: [
+            row.date_raw.clone(),
+            row.paint_type_raw.clone(),
+            row.quantity_raw.clone(),
+            row.unit_cost_raw.clone(),
+            row.cost_raw.clone(),
+            row.operator_raw.clone(),
+        ],
+        reasons,
+        detail,
+        quantity: row.quantity,
+        cost: row.cost,
     }
 }
 
