@@ -5,6 +5,8 @@
 //!   service (production infrastructure is the CDK app's job).
 //! * `pinta aws dlq list|replay` — dead letters in an SQS DLQ (`PINTA_DLQ_URL` or `--dlq-url`);
 //!   replay re-publishes to the pipeline topic (`PINTA_PIPELINE_TOPIC_ARN`).
+//! * `pinta dlq list|replay --aws` (or `PINTA_MODE=aws`) — the same over every consumer's DLQ of
+//!   `pinta up --aws` (the `PINTA_<CONSUMER>_DLQ_URL` variables), see [`dlq`].
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -42,6 +44,9 @@ pub struct BootstrapArgs {
     /// Print the result as JSON instead of `export` lines.
     #[arg(long)]
     pub json: bool,
+    /// Print only the variables of one process: `up` (`pinta up --aws`) or a service name.
+    #[arg(long, value_parser = ["up", "extractor", "transformer", "validator", "notifier", "gateway"])]
+    pub only: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,9 +88,14 @@ pub async fn run(cmd: AwsCommand) -> anyhow::Result<ExitCode> {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&res)?);
             } else {
-                for service in ["extractor", "transformer", "validator", "notifier", "gateway"] {
-                    println!("# {service}");
-                    for (k, v) in res.env_for(service) {
+                let sections = ["up", "extractor", "transformer", "validator", "notifier", "gateway"];
+                for section in sections.into_iter().filter(|s| args.only.as_deref().is_none_or(|o| o == *s)) {
+                    let (title, vars) = match section {
+                        "up" => ("pinta up --aws (every service in one process)".to_owned(), res.env_for_up()),
+                        service => (service.to_owned(), res.env_for(service)),
+                    };
+                    println!("# {title}");
+                    for (k, v) in vars {
                         println!("export {k}={v}");
                     }
                 }
@@ -131,5 +141,153 @@ pub async fn run(cmd: AwsCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
+    }
+}
+
+/// Whether AWS mode is selected: the `--aws` flag, or `PINTA_MODE=aws` (`PINTA_MODE=embedded` or unset
+/// leaves the choice to the flag).
+pub fn selected(flag: bool) -> anyhow::Result<bool> {
+    match std::env::var("PINTA_MODE").ok().map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("") | Some("embedded") => Ok(flag),
+        Some("aws") => Ok(true),
+        Some(other) => bail!("environment variable PINTA_MODE={other:?} is invalid: expected `embedded` or `aws`"),
+    }
+}
+
+/// The AWS side of `pinta dlq … --aws`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DlqAwsArgs {
+    /// Dead letters in the SQS DLQs of `pinta up --aws` (also selected by `PINTA_MODE=aws`).
+    #[arg(long)]
+    pub aws: bool,
+    /// One SQS DLQ URL instead of every consumer's (`PINTA_<CONSUMER>_DLQ_URL`); implies `--aws`.
+    #[arg(long)]
+    pub dlq_url: Option<String>,
+}
+
+/// `pinta dlq list|replay --aws`: the consumers' SQS DLQs (named by the `PINTA_<CONSUMER>_DLQ_URL`
+/// variables of `pinta up --aws`, or `--dlq-url`). `queue` keeps one consumer's (by consumer or queue
+/// name). Replay re-publishes to `PINTA_PIPELINE_TOPIC_ARN`; the running consumers pick the events up.
+pub mod dlq {
+    use super::*;
+    use pinta_platform::aws::config::UP_CONSUMERS;
+    use pinta_platform::aws::sqs::queue_name;
+    use pinta_platform::ports::DeadLetter;
+
+    /// The DLQs to look at, as `(consumer, url)`.
+    fn dlqs(env: &Env, args: &DlqAwsArgs, queue: Option<&str>) -> anyhow::Result<Vec<(String, String)>> {
+        if let Some(url) = &args.dlq_url {
+            return Ok(vec![(queue_name(url).to_owned(), url.clone())]);
+        }
+        let mut out = Vec::new();
+        for (consumer, _, dlq_var) in UP_CONSUMERS {
+            if let Some(url) = env.url(dlq_var)? {
+                let wanted = queue
+                    .is_none_or(|q| q == consumer || q == queue_name(&url) || queue_name(&url) == format!("{q}-dlq"));
+                if wanted {
+                    out.push((consumer.to_owned(), url));
+                }
+            }
+        }
+        if out.is_empty() {
+            let vars: Vec<&str> = UP_CONSUMERS.iter().map(|(_, _, d)| *d).collect();
+            match queue {
+                Some(q) => bail!(
+                    "no dead-letter queue configured for {q:?}: set the matching one of {} or pass --dlq-url",
+                    vars.join(", ")
+                ),
+                None => bail!(
+                    "no dead-letter queue configured: set {} (see `pinta aws bootstrap --only up`) or pass --dlq-url",
+                    vars.join(", ")
+                ),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn letters(
+        sdk: &pinta_platform::aws::SdkConfig,
+        dlqs: &[(String, String)],
+    ) -> anyhow::Result<Vec<(String, DeadLetter)>> {
+        let mut tasks = Vec::new();
+        for (consumer, url) in dlqs {
+            let store = SqsDeadLetterStore::new(sdk, url);
+            let consumer = consumer.clone();
+            tasks.push(tokio::spawn(async move { (consumer, store.list(None).await) }));
+        }
+        let mut out = Vec::new();
+        for t in tasks {
+            let (consumer, listed) = t.await.context("listing a dead-letter queue")?;
+            let listed = listed.with_context(|| format!("listing the {consumer} dead-letter queue"))?;
+            out.extend(listed.into_iter().map(|l| (consumer.clone(), l)));
+        }
+        out.sort_by(|a, b| (a.1.dead_lettered_at, &a.1.id).cmp(&(b.1.dead_lettered_at, &b.1.id)));
+        Ok(out)
+    }
+
+    /// `pinta dlq list --aws`.
+    pub async fn list(args: &DlqAwsArgs, queue: Option<&str>) -> anyhow::Result<ExitCode> {
+        let env = Env::process();
+        let dlqs = dlqs(&env, args, queue)?;
+        let (sdk, _) = sdk().await?;
+        let letters = letters(&sdk, &dlqs).await?;
+        if letters.is_empty() {
+            println!("no dead letters");
+        }
+        for (consumer, l) in letters {
+            println!(
+                "{}  {}  {}  {}  {}  receives={}  {}",
+                l.id,
+                l.dead_lettered_at.format("%Y-%m-%d %H:%M:%S"),
+                consumer,
+                l.queue,
+                l.code,
+                l.receive_count,
+                l.reason
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// `pinta dlq replay --aws`.
+    pub async fn replay(args: &DlqAwsArgs, ids: Vec<String>, all: bool) -> anyhow::Result<ExitCode> {
+        let env = Env::process();
+        let topic = env.required_arn(
+            "PINTA_PIPELINE_TOPIC_ARN",
+            "sns",
+            "the pipeline topic ARN (replays are published there)",
+        )?;
+        let dlqs = dlqs(&env, args, None)?;
+        let (sdk, _) = sdk().await?;
+        let found = letters(&sdk, &dlqs).await?;
+        let ids: Vec<String> = if all { found.iter().map(|(_, l)| l.id.clone()).collect() } else { ids };
+        if ids.is_empty() {
+            if all {
+                println!("no dead letters");
+                return Ok(ExitCode::SUCCESS);
+            }
+            bail!("name dead-letter ids to replay, or --all");
+        }
+        let publisher = SnsPublisher::new(&sdk, topic);
+        let mut failed = 0;
+        for id in &ids {
+            let Some((consumer, _)) = found.iter().find(|(_, l)| &l.id == id) else {
+                failed += 1;
+                eprintln!("could not replay {id}: no such dead letter");
+                continue;
+            };
+            let Some((_, url)) = dlqs.iter().find(|(c, _)| c == consumer) else { continue };
+            let store = SqsDeadLetterStore::new(&sdk, url);
+            match replay_dead_letter(&store, &publisher, id).await {
+                Ok(env) => {
+                    println!("replayed {id} ({consumer}): {} {}", env.event_type, env.subject.unwrap_or_default())
+                }
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("could not replay {id}: {e}");
+                }
+            }
+        }
+        Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
     }
 }

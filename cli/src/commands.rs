@@ -75,6 +75,10 @@ pub struct UpArgs {
     /// UTC offset of the plant for the 00:00 schedule.
     #[arg(long, env = "PINTA_SCHEDULE_UTC_OFFSET", default_value = "-06:00")]
     pub utc_offset: String,
+    /// Run against AWS (S3, SNS, SQS; `AWS_ENDPOINT_URL` for an emulator) instead of the embedded
+    /// adapters; also selected by `PINTA_MODE=aws`. Variables: `pinta aws bootstrap --only up`.
+    #[arg(long)]
+    pub aws: bool,
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +119,8 @@ pub enum DlqCommand {
         /// Only this consumer's.
         #[arg(long)]
         queue: Option<String>,
+        #[command(flatten)]
+        aws: crate::aws::DlqAwsArgs,
     },
     /// Re-publish dead letters into the pipeline and process them.
     Replay {
@@ -123,6 +129,8 @@ pub enum DlqCommand {
         /// Every entry.
         #[arg(long)]
         all: bool,
+        #[command(flatten)]
+        aws: crate::aws::DlqAwsArgs,
     },
 }
 
@@ -137,7 +145,18 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let config = Config::new(&cli.data_dir, cli.source.as_deref(), offset.as_deref())?;
+    let source_given = cli.source.is_some();
+    let aws = match &cli.command {
+        Command::Up(a) => crate::aws::selected(a.aws)?,
+        Command::Dlq(DlqCommand::List { aws: a, .. } | DlqCommand::Replay { aws: a, .. }) => {
+            crate::aws::selected(a.aws || a.dlq_url.is_some())?
+        }
+        _ => false,
+    };
     match cli.command {
+        Command::Up(args) if aws => crate::aws_up::run(config, source_given, args).await,
+        Command::Dlq(DlqCommand::List { queue, aws: a }) if aws => crate::aws::dlq::list(&a, queue.as_deref()).await,
+        Command::Dlq(DlqCommand::Replay { ids, all, aws: a }) if aws => crate::aws::dlq::replay(&a, ids, all).await,
         Command::Seed(args) => seed_cmd(config, args).await,
         Command::Run(args) => run_cmd(config, args).await,
         Command::Reconcile => reconcile_cmd(config).await,
@@ -287,7 +306,7 @@ async fn quarantine_cmd(config: Config, cmd: QuarantineCommand) -> anyhow::Resul
 async fn dlq_cmd(config: Config, cmd: DlqCommand) -> anyhow::Result<ExitCode> {
     let app = Embedded::open(config).await?;
     match cmd {
-        DlqCommand::List { queue } => {
+        DlqCommand::List { queue, .. } => {
             let letters = app.dead_letters.list(queue.as_deref()).await?;
             if letters.is_empty() {
                 println!("no dead letters");
@@ -297,7 +316,7 @@ async fn dlq_cmd(config: Config, cmd: DlqCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        DlqCommand::Replay { ids, all } => {
+        DlqCommand::Replay { ids, all, .. } => {
             let ids: Vec<String> = if all { app.dead_letters.list(None).await?.into_iter().map(|l| l.id).collect() } else { ids };
             if ids.is_empty() {
                 bail!("name dead-letter ids to replay, or --all");

@@ -6,10 +6,12 @@
 //! * [`seed`] — synthetic source data with injected defects.
 //! * [`commands`] — `up`, `seed`, `run`, `reconcile`, `dlq`, `backfill`.
 //! * [`aws`] — `pinta aws bootstrap` and `pinta aws dlq` against AWS or an emulator.
+//! * [`aws_up`] — `pinta up --aws`: the whole stack in one process on S3, SNS and SQS.
 //! * [`backfill`] — historical Excel/ODS/CSV files through the same pipeline, with a reconciliation report.
 
 pub mod app;
 pub mod aws;
+pub mod aws_up;
 pub mod backfill;
 pub mod commands;
 pub mod config;

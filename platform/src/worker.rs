@@ -158,7 +158,8 @@ pub async fn run_consumer(stage: AwsStage, handler: Arc<dyn EventHandler>) -> Re
     }
 }
 
-async fn wait_for_signal() {
+/// Completes on SIGTERM or Ctrl-C (SIGINT).
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

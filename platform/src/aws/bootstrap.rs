@@ -80,6 +80,23 @@ impl Resources {
         }
         v
     }
+
+    /// The variables of `pinta up --aws` (every service in one process; see
+    /// [`super::config::UpConfig`]).
+    pub fn env_for_up(&self) -> Vec<(String, String)> {
+        let mut v = vec![
+            ("PINTA_BUCKET".to_owned(), self.bucket.clone()),
+            ("PINTA_PIPELINE_TOPIC_ARN".to_owned(), self.pipeline_topic_arn.clone()),
+            ("PINTA_PUBLIC_TOPIC_ARN".to_owned(), self.public_topic_arn.clone()),
+        ];
+        for (name, queue_var, dlq_var) in super::config::UP_CONSUMERS {
+            if let Some(q) = self.queues.get(name) {
+                v.push((queue_var.to_owned(), q.queue_url.clone()));
+                v.push((dlq_var.to_owned(), q.dlq_url.clone()));
+            }
+        }
+        v
+    }
 }
 
 /// A bootstrap step that failed.
@@ -212,6 +229,16 @@ pub async fn subscribe_queue(
     }
     let out = req.send().await.map_err(aws_err(step.clone()))?;
     out.subscription_arn.ok_or(BootstrapError::Incomplete { step, what: "subscription ARN" })
+}
+
+/// Creates the queue `name` and subscribes it to `topic_arn` with raw delivery and no filter: how an
+/// outside consumer (or a test) watches a topic. Idempotent; returns the queue URL.
+pub async fn watch_topic(sdk: &aws_config::SdkConfig, topic_arn: &str, name: &str) -> Result<String, BootstrapError> {
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let (url, arn) = create_queue(&sqs, name, &[]).await?;
+    subscribe_queue(&sns, &sqs, topic_arn, (&url, &arn), None).await?;
+    Ok(url)
 }
 
 /// Creates everything (idempotent).

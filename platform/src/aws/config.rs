@@ -80,7 +80,11 @@ impl Env {
                 if parts.len() == 6 && parts[0] == "arn" && parts[2] == service && !parts[5].is_empty() {
                     Ok(Some(v))
                 } else {
-                    Err(ConfigError::Invalid { var, value: v, reason: format!("expected an {service} ARN (arn:aws:{service}:<region>:<account>:<name>)") })
+                    Err(ConfigError::Invalid {
+                        var,
+                        value: v,
+                        reason: format!("expected an {service} ARN (arn:aws:{service}:<region>:<account>:<name>)"),
+                    })
                 }
             }
         }
@@ -97,7 +101,11 @@ impl Env {
             && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
             && v.starts_with(|c: char| c.is_ascii_alphanumeric())
             && v.ends_with(|c: char| c.is_ascii_alphanumeric());
-        if ok { Ok(v) } else { Err(ConfigError::Invalid { var, value: v, reason: "not a valid S3 bucket name".into() }) }
+        if ok {
+            Ok(v)
+        } else {
+            Err(ConfigError::Invalid { var, value: v, reason: "not a valid S3 bucket name".into() })
+        }
     }
 }
 
@@ -116,7 +124,11 @@ impl AwsSettings {
         if let Some(r) = &region
             && !r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         {
-            return Err(ConfigError::Invalid { var: "AWS_REGION", value: r.clone(), reason: "not a region name like eu-west-1".into() });
+            return Err(ConfigError::Invalid {
+                var: "AWS_REGION",
+                value: r.clone(),
+                reason: "not a region name like eu-west-1".into(),
+            });
         }
         if region.is_none() {
             return Err(ConfigError::Missing { var: "AWS_REGION", what: "the AWS region, e.g. eu-west-1" });
@@ -171,6 +183,56 @@ impl StageConfig {
     }
 }
 
+/// The consumers `pinta up --aws` runs in one process, with the variables naming their queue and DLQ.
+pub const UP_CONSUMERS: [(&str, &str, &str); 4] = [
+    ("transformer", "PINTA_TRANSFORMER_QUEUE_URL", "PINTA_TRANSFORMER_DLQ_URL"),
+    ("validator", "PINTA_VALIDATOR_QUEUE_URL", "PINTA_VALIDATOR_DLQ_URL"),
+    ("notifier", "PINTA_NOTIFIER_QUEUE_URL", "PINTA_NOTIFIER_DLQ_URL"),
+    ("gateway", "PINTA_GATEWAY_QUEUE_URL", "PINTA_GATEWAY_DLQ_URL"),
+];
+
+/// One consumer's queue and dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerQueues {
+    pub queue_url: String,
+    pub dlq_url: String,
+}
+
+/// The configuration of `pinta up --aws`: every service in one process, each consumer on its own queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpConfig {
+    pub aws: AwsSettings,
+    /// `PINTA_BUCKET`.
+    pub bucket: String,
+    /// `PINTA_PIPELINE_TOPIC_ARN`.
+    pub pipeline_topic_arn: String,
+    /// `PINTA_PUBLIC_TOPIC_ARN` (optional): also receives `production.published.v1` and `rows.quarantined.v1`.
+    pub public_topic_arn: Option<String>,
+    /// Keyed by consumer name (`transformer`, `validator`, `notifier`, `gateway`), from [`UP_CONSUMERS`].
+    pub consumers: std::collections::BTreeMap<&'static str, ConsumerQueues>,
+}
+
+impl UpConfig {
+    /// Reads and validates every variable; the first missing or malformed one is the error.
+    pub fn from_env(env: &Env) -> Result<UpConfig, ConfigError> {
+        let aws = AwsSettings::from_env(env)?;
+        let bucket = env.bucket("PINTA_BUCKET")?;
+        let pipeline_topic_arn = env.required_arn("PINTA_PIPELINE_TOPIC_ARN", "sns", "the pipeline topic ARN")?;
+        let public_topic_arn = env.arn("PINTA_PUBLIC_TOPIC_ARN", "sns")?;
+        let mut consumers = std::collections::BTreeMap::new();
+        for (name, queue_var, dlq_var) in UP_CONSUMERS {
+            let queue_url =
+                env.required_url(queue_var, "a consumer's SQS queue URL (printed by `pinta aws bootstrap --only up`)")?;
+            let dlq_url = env.required_url(
+                dlq_var,
+                "a consumer's dead-letter queue URL (printed by `pinta aws bootstrap --only up`)",
+            )?;
+            consumers.insert(name, ConsumerQueues { queue_url, dlq_url });
+        }
+        Ok(UpConfig { aws, bucket, pipeline_topic_arn, public_topic_arn, consumers })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +274,46 @@ mod tests {
         wrong.push(("AWS_ENDPOINT_URL", "localhost:4566"));
         let err = StageConfig::from_env(&Env::from_pairs(wrong), true, true).unwrap_err();
         assert!(err.to_string().contains("AWS_ENDPOINT_URL"), "{err}");
+    }
+
+    fn up_base() -> Vec<(&'static str, String)> {
+        let mut v = vec![
+            ("AWS_REGION", "eu-west-1".to_owned()),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000".to_owned()),
+            ("PINTA_BUCKET", "pinta-dev-data".to_owned()),
+            ("PINTA_PIPELINE_TOPIC_ARN", "arn:aws:sns:eu-west-1:123456789012:pinta-dev-pipeline".to_owned()),
+        ];
+        for (name, q, d) in UP_CONSUMERS {
+            v.push((q, format!("http://127.0.0.1:5000/123456789012/pinta-dev-{name}")));
+            v.push((d, format!("http://127.0.0.1:5000/123456789012/pinta-dev-{name}-dlq")));
+        }
+        v
+    }
+
+    #[test]
+    fn up_config_reads_every_consumer_and_names_what_is_missing_or_wrong() {
+        let c = UpConfig::from_env(&Env::from_pairs(up_base())).unwrap();
+        assert_eq!(c.consumers.len(), 4);
+        assert!(c.consumers["validator"].dlq_url.ends_with("/pinta-dev-validator-dlq"));
+        assert!(c.public_topic_arn.is_none());
+        assert!(c.aws.path_style());
+        let vars: Vec<&str> = up_base().iter().map(|(k, _)| *k).collect();
+        for var in vars {
+            let env = Env::from_pairs(up_base().into_iter().filter(|(k, _)| *k != var));
+            match UpConfig::from_env(&env) {
+                // The endpoint is optional (real AWS); everything else is required.
+                Ok(_) => assert_eq!(var, "AWS_ENDPOINT_URL"),
+                Err(e) => assert!(e.to_string().contains(var), "{var}: {e}"),
+            }
+        }
+        let mut wrong = up_base();
+        wrong.retain(|(k, _)| *k != "PINTA_NOTIFIER_DLQ_URL");
+        wrong.push(("PINTA_NOTIFIER_DLQ_URL", "pinta-dev-notifier-dlq".to_owned()));
+        let err = UpConfig::from_env(&Env::from_pairs(wrong)).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { var: "PINTA_NOTIFIER_DLQ_URL", .. }), "{err}");
+        let mut wrong = up_base();
+        wrong.push(("PINTA_PUBLIC_TOPIC_ARN", "pinta-dev-public".to_owned()));
+        let err = UpConfig::from_env(&Env::from_pairs(wrong)).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { var: "PINTA_PUBLIC_TOPIC_ARN", .. }), "{err}");
     }
 }

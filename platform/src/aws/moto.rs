@@ -1,5 +1,6 @@
 //! [`MotoServer`]: runs `moto_server` (an AWS-protocol emulator) on a free loopback port for tests, and
-//! stops it when dropped.
+//! stops it when dropped. [`MotoServer::restart`] replaces it with a fresh one on the same port (fault
+//! tests: the endpoint goes away and comes back, with its state lost).
 //!
 //! The binary is `$PINTA_MOTO_SERVER`, else `$PINTA_VENV/bin/moto_server`, else `moto_server` on `PATH`.
 //! If it cannot be started or does not answer, [`MotoServer::start`] returns an error saying so — tests
@@ -19,7 +20,9 @@ pub const SECRET_ACCESS_KEY: &str = "testing";
 
 #[derive(Debug, thiserror::Error)]
 pub enum MotoError {
-    #[error("could not start moto_server ({binary}): {source}. Install it with `pip install 'moto[server]'` or set PINTA_MOTO_SERVER")]
+    #[error(
+        "could not start moto_server ({binary}): {source}. Install it with `pip install 'moto[server]'` or set PINTA_MOTO_SERVER"
+    )]
     Spawn { binary: String, source: std::io::Error },
     #[error("moto_server ({binary}) exited before answering on port {port}: {status}")]
     Exited { binary: String, port: u16, status: std::process::ExitStatus },
@@ -55,33 +58,22 @@ impl MotoServer {
     /// Starts a fresh emulator (empty state) and waits until it accepts connections.
     pub fn start() -> Result<MotoServer, MotoError> {
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(MotoError::Port)?.port();
-        let bin = binary();
-        let shown = bin.display().to_string();
-        let mut child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|source| MotoError::Spawn { binary: shown.clone(), source })?;
-        let waited = Duration::from_secs(60);
-        let started = Instant::now();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        loop {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                break;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(MotoError::Exited { binary: shown, port, status });
-            }
-            if started.elapsed() > waited {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(MotoError::Timeout { binary: shown, port, waited });
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let child = spawn_on(port)?;
         Ok(MotoServer { child, port, endpoint: format!("http://127.0.0.1:{port}") })
+    }
+
+    /// Stops the emulator (its state is lost); the endpoint refuses connections until [`Self::restart`].
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the emulator if it runs and starts a new one on the same port (with empty state: resources
+    /// must be created again).
+    pub fn restart(&mut self) -> Result<(), MotoError> {
+        self.stop();
+        self.child = spawn_on(self.port)?;
+        Ok(())
     }
 
     pub fn endpoint(&self) -> &str {
@@ -109,6 +101,36 @@ impl MotoServer {
             ("AWS_ACCESS_KEY_ID".to_owned(), ACCESS_KEY_ID.to_owned()),
             ("AWS_SECRET_ACCESS_KEY".to_owned(), SECRET_ACCESS_KEY.to_owned()),
         ]
+    }
+}
+
+/// Runs `moto_server` on `port` and waits until it accepts connections.
+fn spawn_on(port: u16) -> Result<Child, MotoError> {
+    let bin = binary();
+    let shown = bin.display().to_string();
+    let mut child = Command::new(&bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|source| MotoError::Spawn { binary: shown.clone(), source })?;
+    let waited = Duration::from_secs(60);
+    let started = Instant::now();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(MotoError::Exited { binary: shown, port, status });
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(child);
+        }
+        if started.elapsed() > waited {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(MotoError::Timeout { binary: shown, port, waited });
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

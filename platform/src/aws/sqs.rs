@@ -4,7 +4,8 @@
 //! Receives long-poll (up to 20 s per call) and ask for `ApproximateReceiveCount` and every message
 //! attribute. Ack deletes the message; a retry or a visibility extension is `ChangeMessageVisibility`;
 //! a message that is neither acked nor retried comes back when its visibility timeout expires, and the
-//! queue's redrive policy moves it to the DLQ after `maxReceiveCount` receives.
+//! queue's redrive policy moves it to the DLQ after `maxReceiveCount` receives. Every received message
+//! is logged (`message received`, with its id and receive count) before it is worked on.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -146,7 +147,17 @@ impl EventReceiver for SqsReceiver {
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Message>, BusError> {
         let raw = self.receive_raw(max, wait, None).await?;
-        Ok(raw.into_iter().map(|m| to_message(m, &self.name)).collect())
+        let messages: Vec<Message> = raw.into_iter().map(|m| to_message(m, &self.name)).collect();
+        for m in &messages {
+            tracing::info!(
+                queue = %self.name,
+                message_id = %m.message_id,
+                receive_count = m.receive_count,
+                event_type = m.attributes.get("type").map(String::as_str).unwrap_or(""),
+                "message received"
+            );
+        }
+        Ok(messages)
     }
 
     async fn ack(&self, message: &Message) -> Result<(), BusError> {
