@@ -384,6 +384,10 @@ async fn up_cmd(config: Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the gateway to {addr}"))?;
     let state = pinta_dashboard_gateway::GatewayState::new(app.store.clone(), gateway_config);
+    state
+        .load_oidc_keys(shutdown.clone())
+        .await
+        .context("PINTA_OIDC_JWKS_URL (or PINTA_OIDC_ISSUER): loading the provider's signing keys")?;
     {
         let (events, state, token) = (app.gateway_events.clone(), state.clone(), shutdown.clone());
         tasks.push(tokio::spawn(async move {

@@ -11,6 +11,7 @@
 //! * [`worker`] / [`lambda`] — running a stage binary as its own process on SQS, or under AWS Lambda.
 //! * [`retry`] — exponential backoff with jitter.
 //! * [`inbox`] — the processed-event log that makes redeliveries harmless.
+//! * [`jwks`] — fetching an OpenID Connect provider's signing keys over HTTPS, and keeping them fresh.
 //! * [`conformance`] — checks every adapter of a port must pass.
 //! * [`telemetry`] — tracing set-up (human-readable locally, JSON in AWS).
 //!
@@ -20,6 +21,7 @@ pub mod aws;
 pub mod conformance;
 pub mod embedded;
 pub mod inbox;
+pub mod jwks;
 pub mod lambda;
 pub mod ports;
 pub mod retry;

@@ -4,7 +4,8 @@
 //! in (`POST /api/login`) returns an HMAC-SHA256 signed token, also set as an `HttpOnly` cookie; every
 //! request presents it as `Authorization: Bearer …` or the cookie. `operativo` includes what
 //! `gerencial` may see. With no users configured (allowed only on a loopback address) every request
-//! is treated as a local user with both roles. OIDC/JWT (Cognito) is not implemented yet.
+//! is treated as a local user with both roles. Tokens of an OpenID Connect provider (Cognito) are
+//! accepted as well when one is configured ([`crate::oidc`]).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -110,6 +111,7 @@ pub struct Authenticator {
     users: Vec<User>,
     secret: Vec<u8>,
     ttl_secs: u64,
+    oidc: Option<std::sync::Arc<crate::oidc::OidcVerifier>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -134,12 +136,24 @@ impl Authenticator {
             users,
             secret,
             ttl_secs,
+            oidc: None,
         }
+    }
+
+    /// Also accept tokens of an OpenID Connect provider.
+    pub fn with_oidc(mut self, verifier: std::sync::Arc<crate::oidc::OidcVerifier>) -> Authenticator {
+        self.oidc = Some(verifier);
+        self
+    }
+
+    /// The provider's verifier, when one is configured.
+    pub fn oidc(&self) -> Option<&std::sync::Arc<crate::oidc::OidcVerifier>> {
+        self.oidc.as_ref()
     }
 
     /// No users: local mode without authentication.
     pub fn is_open(&self) -> bool {
-        self.users.is_empty()
+        self.users.is_empty() && self.oidc.is_none()
     }
 
     fn mac(&self, data: &[u8]) -> HmacSha256 {
@@ -206,6 +220,15 @@ impl Authenticator {
             .and_then(|v| v.strip_prefix("Bearer "));
         if let Some(p) = bearer.and_then(|t| self.verify(t.trim())) {
             return Some(p);
+        }
+        if let Some(oidc) = &self.oidc {
+            let alb = headers.get("x-amzn-oidc-accesstoken").and_then(|v| v.to_str().ok());
+            for token in [bearer, alb].into_iter().flatten() {
+                match oidc.verify(token.trim()) {
+                    Ok(p) => return Some(p),
+                    Err(e) => tracing::debug!(error = %e, "provider token refused"),
+                }
+            }
         }
         headers
             .get_all(axum::http::header::COOKIE)

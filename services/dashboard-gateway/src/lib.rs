@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod data;
 pub mod live;
+pub mod oidc;
 mod openapi;
 pub mod web;
 
@@ -46,7 +47,7 @@ pub enum ConfigError {
     #[error("{var}: {message}")]
     Invalid { var: &'static str, message: String },
     #[error(
-        "refusing to serve on {0} without authentication: set PINTA_USERS (user:role:password,…) or bind to a loopback address"
+        "refusing to serve on {0} without authentication: set PINTA_USERS (user:role:password,…) or PINTA_OIDC_ISSUER and PINTA_OIDC_AUDIENCE, or bind to a loopback address"
     )]
     Unauthenticated(IpAddr),
 }
@@ -71,6 +72,9 @@ pub struct GatewayConfig {
     pub backfill_debounce: Duration,
     /// Recent days whose Parquet is cached (default 64).
     pub cache_days: usize,
+    /// An OpenID Connect provider whose tokens are accepted (`PINTA_OIDC_ISSUER`, `PINTA_OIDC_AUDIENCE`,
+    /// optional `PINTA_OIDC_ROLES_CLAIM`, `PINTA_OIDC_JWKS_URL`).
+    pub oidc: Option<oidc::OidcConfig>,
 }
 
 impl Default for GatewayConfig {
@@ -84,6 +88,7 @@ impl Default for GatewayConfig {
             client_queue: 32,
             backfill_debounce: Duration::from_secs(2),
             cache_days: 64,
+            oidc: None,
         }
     }
 }
@@ -128,13 +133,44 @@ impl GatewayConfig {
                 message: format!("expected a whole number > 0, got {q:?}"),
             })?;
         }
+        match (var("PINTA_OIDC_ISSUER"), var("PINTA_OIDC_AUDIENCE")) {
+            (None, None) => {}
+            (Some(issuer), Some(audience)) => {
+                if !issuer.starts_with("https://") && !issuer.starts_with("http://127.0.0.1") {
+                    return Err(ConfigError::Invalid {
+                        var: "PINTA_OIDC_ISSUER",
+                        message: format!("expected an https:// URL, got {issuer:?}"),
+                    });
+                }
+                let mut o = oidc::OidcConfig::new(&issuer, &audience);
+                if let Some(claim) = var("PINTA_OIDC_ROLES_CLAIM") {
+                    o.roles_claim = claim;
+                }
+                if let Some(url) = var("PINTA_OIDC_JWKS_URL") {
+                    o.jwks_url = url;
+                }
+                c.oidc = Some(o);
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::Invalid {
+                    var: "PINTA_OIDC_AUDIENCE",
+                    message: "required with PINTA_OIDC_ISSUER: the app client id".into(),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    var: "PINTA_OIDC_ISSUER",
+                    message: "required with PINTA_OIDC_AUDIENCE: the provider's issuer URL".into(),
+                });
+            }
+        }
         c.check_bind(bind)?;
         Ok(c)
     }
 
     /// Non-loopback addresses need users.
     pub fn check_bind(&self, bind: IpAddr) -> Result<(), ConfigError> {
-        if !bind.is_loopback() && self.users.is_empty() {
+        if !bind.is_loopback() && self.users.is_empty() && self.oidc.is_none() {
             return Err(ConfigError::Unauthenticated(bind));
         }
         Ok(())
@@ -171,7 +207,10 @@ impl GatewayState {
     pub fn new(store: Arc<dyn ObjectStore>, config: GatewayConfig) -> GatewayState {
         let hub = Hub::new(config.client_queue, config.backfill_debounce);
         hub.spawn_debouncer();
-        let auth = Authenticator::new(config.users.clone(), config.secret.clone(), config.session.as_secs());
+        let mut auth = Authenticator::new(config.users.clone(), config.secret.clone(), config.session.as_secs());
+        if let Some(o) = &config.oidc {
+            auth = auth.with_oidc(Arc::new(oidc::OidcVerifier::new(o.clone())));
+        }
         let reader = DayReader::new(config.cache_days);
         GatewayState {
             inner: Arc::new(Inner {
@@ -183,6 +222,26 @@ impl GatewayState {
                 metrics: Metrics::default(),
             }),
         }
+    }
+
+    /// The OpenID Connect verifier, when a provider is configured (the binary feeds it the key set).
+    pub fn oidc(&self) -> Option<&Arc<oidc::OidcVerifier>> {
+        self.inner.auth.oidc()
+    }
+
+    /// With an OpenID Connect provider configured: fetches its key set now and keeps it fresh until
+    /// `shutdown` (see [`pinta_platform::jwks`]); returns the number of keys loaded.
+    pub async fn load_oidc_keys(
+        &self,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<Option<usize>, pinta_platform::jwks::JwksError> {
+        let Some(verifier) = self.oidc().cloned() else { return Ok(None) };
+        let url = verifier.config().jwks_url.clone();
+        let apply: Arc<pinta_platform::jwks::ApplyKeys> = Arc::new(move |body: &[u8]| {
+            verifier.set_keys(body).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+        });
+        let n = pinta_platform::jwks::load_and_refresh(url, apply, Default::default(), shutdown).await?;
+        Ok(Some(n))
     }
 
     /// The live hub (for tests and metrics).
