@@ -82,6 +82,24 @@ def day(cache, bins, rows, log=print):
     return info
 
 
+def source_day(cache, bins, rows, log=print):
+    """A source database with one day of `rows` rows, not extracted (for the extractor at scale).
+    Beyond 57,600 rows the seeded timestamps run past midnight; the extractor selects by the record's
+    day, so it still reads all of them."""
+    base = os.path.join(cache, "data", f"source-{rows}")
+    data_dir = os.path.join(base, "pinta-data")
+    done = os.path.join(base, "seeded")
+    if not os.path.exists(done):
+        shutil.rmtree(base, ignore_errors=True)
+        os.makedirs(data_dir)
+        log(f"  data: pinta seed 1 day x {rows} rows (source only)")
+        _pinta(bins, data_dir, "seed", "--days", "1", "--until", TARGET_DAY, "--rows-per-day", str(rows),
+               "--defect-rate", DEFECT_RATE, "--seed", SEED)
+        with open(done, "w") as f:
+            f.write("ok\n")
+    return {"data_dir": data_dir, "day": TARGET_DAY, "rows": rows, "catalog": None, "tiles": 1}
+
+
 def year(cache, bins, rows_per_day, log=print):
     """A data directory with 365 processed days (2025), made with `pinta seed` and `pinta up`."""
     base = os.path.join(cache, "data", f"year-{rows_per_day}")

@@ -122,7 +122,7 @@ def coldstart_section(c, lines, targets):
                      f"{mmm(s['peak_rss_mib'], 0)} | {mmm(s['cpu_s'], 3)} | {b['size_bytes'] / 1e6:.1f} MB binary |")
     for name, p in c.get("peers", {}).items():
         s = p["summary"]
-        lines.append(f"| {name} (Python {''}) | {mmm(s['ready_s'], 3)} | {mmm(s['first_event_s'], 3)} | "
+        lines.append(f"| {name} (Python, pandas + pyarrow + boto3) | {mmm(s['ready_s'], 3)} | {mmm(s['first_event_s'], 3)} | "
                      f"{mmm(s['peak_rss_mib'], 0)} | {mmm(s['cpu_s'], 3)} | {p['deployment_bytes'] / 1e6:.0f} MB of packages |")
     lines.append("")
     peer = c.get("peers", {}).get("pandas-lambda", {}).get("summary")
@@ -176,7 +176,10 @@ def write(bench_dir):
         f"[`results/{os.path.basename(path)}`](results/{os.path.basename(path)}); do not edit by hand — the "
         "interpretation at the end is `bench/analysis.md`.",
         "",
-        f"- **When**: {doc['started_at']} → {doc.get('finished_at', '?')}",
+        f"- **When**: {doc['started_at']} → {doc.get('finished_at', '?')}"
+        + (f"; workloads not re-run then are from the run of {doc['merged_from']['started_at']} → "
+           f"{doc['merged_from']['finished_at']} (same commit: {doc['merged_from']['git_commit'] == doc['git_commit']}); "
+           "each section gives its own load figures" if doc.get("merged_from") else ""),
         f"- **Commit**: `{doc['git_commit']}`{' (with uncommitted changes)' if doc.get('git_dirty') else ''}"
         + (f" — {doc['source_note']}" if doc.get("source_note") else ""),
         f"- **Machine**: {m['cpu_model']}, {m['cpus']} CPUs, {m['memory_gib']} GiB RAM, Linux {m['kernel']} ({m['arch']}); "
@@ -194,6 +197,18 @@ def write(bench_dir):
         transform_section(w["transform"], body, targets)
     if "coldstart" in w:
         coldstart_section(w["coldstart"], body, targets)
+    if "extractor_scale" in w:
+        e = w["extractor_scale"]
+        b = e.get("binaries", {}).get("pinta-extractor")
+        if b:
+            s = b["summary"]
+            body.append(f"### The extractor on a {e['rows']:,}-row source day\n")
+            body.append("Same set-up as above, the extractor alone, on one seeded source day of that size (its peak RSS "
+                        f"sizes its Lambda). Load before: {load_text(e.get('load_before'))}; after: {load_text(e.get('load_after'))}.\n")
+            body.append("| function | first event handled s | peak RSS MiB | CPU s |")
+            body.append("|---|---|---|---|")
+            body.append(f"| pinta-extractor | {mmm(s['first_event_s'], 3)} | {mmm(s['peak_rss_mib'], 0)} | {mmm(s['cpu_s'], 3)} |")
+            body.append("")
     if "query" in w:
         query_section(w["query"], body, targets)
     lines.append("## Where we stand against the targets\n")

@@ -2,7 +2,7 @@
 writes `bench/results/<date>-<machine>.json` and regenerates `bench/RESULTS.md` from the newest
 result file. Benchmarks are not tests: nothing here asserts a timing.
 
-Usage: bench/run [--workloads transform,coldstart,query] [--sizes 10000,100000,1000000] [--runs 3]
+Usage: bench/run [--workloads transform,coldstart,query,extractor-scale] [--sizes 10000,100000,1000000] [--runs 3]
                  [--only pinta,pandas,…] [--report-only]
 """
 
@@ -48,7 +48,7 @@ def main():
     ap.add_argument("--query-rows-per-day", type=int, default=2000)
     ap.add_argument("--query-seconds", type=float, default=10)
     ap.add_argument("--report-only", action="store_true", help="regenerate RESULTS.md from the newest result file")
-    ap.add_argument("--merge", default="", help="also keep the workloads of this earlier result file that this run skipped")
+    ap.add_argument("--merge", default="", help="start from the workloads of this earlier result file (the ones run now replace theirs)")
     args = ap.parse_args()
 
     if args.report_only:
@@ -75,7 +75,10 @@ def main():
     }
     if args.merge:
         with open(args.merge, encoding="utf-8") as f:
-            doc["workloads"].update(json.load(f).get("workloads", {}))
+            earlier = json.load(f)
+        doc["workloads"].update(earlier.get("workloads", {}))
+        doc["merged_from"] = {"started_at": earlier.get("started_at"), "finished_at": earlier.get("finished_at"),
+                              "git_commit": earlier.get("git_commit"), "workloads": sorted(earlier.get("workloads", {}))}
     wanted = [w.strip() for w in args.workloads.split(",") if w.strip()]
     name = f"{time.strftime('%Y-%m-%d', time.gmtime())}-{socket.gethostname().split('.')[0] or 'machine'}.json"
     path = os.path.join(HERE, "results", name)
@@ -100,6 +103,11 @@ def main():
             import workload_coldstart
 
             doc["workloads"]["coldstart"] = workload_coldstart.run(cache, bins, args.runs, log=log)
+        elif w == "extractor-scale":
+            import workload_coldstart
+
+            doc["workloads"]["extractor_scale"] = workload_coldstart.run(cache, bins, args.runs, rows=1_000_000, log=log,
+                                                                         extractor_only=True)
         elif w == "query":
             import workload_query
 

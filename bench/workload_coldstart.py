@@ -147,10 +147,12 @@ def start_moto(log_path):
     raise RuntimeError("moto_server did not start")
 
 
-def run(cache, bins, runs, rows=10_000, log=print):
+def run(cache, bins, runs, rows=10_000, log=print, extractor_only=False):
+    """Cold start of every function on a day of `rows` rows; with `extractor_only`, only the extractor
+    on a source day of `rows` rows (its peak RSS at scale; that day is seeded, not extracted before)."""
     import boto3
 
-    ds = datasets.day(cache, bins, rows, log=log)
+    ds = datasets.source_day(cache, bins, rows, log=log) if extractor_only else datasets.day(cache, bins, rows, log=log)
     data_dir = ds["data_dir"]
     work = tempfile.mkdtemp(prefix="coldstart-", dir=os.path.join(cache, "out"))
     moto, endpoint = start_moto(os.path.join(work, "moto.log"))
@@ -172,7 +174,7 @@ def run(cache, bins, runs, rows=10_000, log=print):
                 key = os.path.relpath(path, data_dir).replace(os.sep, "/")
                 if key.startswith(("crudos/", "catalogos/")):
                     s3.upload_file(path, BUCKET, key)
-        catalog_key = "catalogos/" + os.path.basename(ds["catalog"])
+        catalog_key = "catalogos/" + os.path.basename(ds["catalog"] or "")
 
         lambda_env = {**os.environ, **creds, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.port}",
                       "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -200,10 +202,12 @@ def run(cache, bins, runs, rows=10_000, log=print):
                                  "s3": {"bucket": {"name": BUCKET}, "object": {"key": raw_key}}}]}
         all_cases = [(name, os.path.join(bins, name), env, make) for name, env, make in cases]
         all_cases.append(("pandas-lambda", peer, {"CATALOG_KEY": catalog_key, "PYTHONDONTWRITEBYTECODE": "1"}, lambda e: s3_event))
+        if extractor_only:
+            all_cases = all_cases[:1]
         samples = {c[0]: [] for c in all_cases}
         for n in range(runs):
             for name, exe, extra, make in all_cases:
-                evs = events(f"{n}-{uuid.uuid4()}")
+                evs = {"staging_key": ""} if extractor_only else events(f"{n}-{uuid.uuid4()}")
                 event = make(evs)
                 outputs = _outputs(name, ds["day"], evs["staging_key"])
                 for key in outputs:

@@ -1,6 +1,7 @@
 """Polars (Python): the same conversion plus the same rule filters as Pinta's validator (default rule
-set), expressed as lazy expressions: every cell read as text and trimmed, typed with non-strict casts,
-one boolean per reason, reasons joined per row, curated and quarantine Parquet written with snappy.
+set), expressed as expressions: every cell read as text and trimmed, typed with non-strict casts, one
+boolean column per reason, the reason text joined for the failing rows only, curated and quarantine
+Parquet written with snappy.
 `--threads 1` sets POLARS_MAX_THREADS=1 (must happen before the import, so it is read from argv here).
 """
 
@@ -67,17 +68,26 @@ def main():
             ("DATE_OUTSIDE_DAY", pl.col("_date").is_not_null() & ~future & (pl.col("_date").dt.date() != day)),
             ("DUPLICATE_ROW", ~pl.struct(["_date", "_paint", "_qty", "_unit", "_cost", "_op"]).is_first_distinct()),
         ]
-        judged = typed.with_columns(
-            pl.concat_list([pl.when(m.fill_null(False)).then(pl.lit(code)).otherwise(None) for code, m in rules])
+        # One boolean column per rule; the reason text is built for the failing rows only.
+        codes = [code for code, _ in rules]
+        judged = typed.with_columns([m.fill_null(False).alias(code) for code, m in rules]).with_columns(
+            _failed=pl.any_horizontal(codes)
+        )
+        failed = judged.filter(pl.col("_failed")).with_columns(
+            pl.concat_list([pl.when(pl.col(code)).then(pl.lit(code)).otherwise(None) for code in codes])
             .list.drop_nulls().list.join(",").alias(C_REASONS)
         )
-        failed = judged.filter(pl.col(C_REASONS) != "")
         held = judged.height >= 1 and failed.height / judged.height > common.QUARANTINE_THRESHOLD
-        curated = judged.filter((pl.col(C_REASONS) == "") & (not held)).select(
+        if held:
+            failed = judged.with_columns(
+                pl.concat_list([pl.when(pl.col(code)).then(pl.lit(code)).otherwise(None) for code in codes])
+                .list.drop_nulls().list.join(",").alias(C_REASONS)
+            )
+        curated = judged.filter(~pl.col("_failed") & (not held)).select(
             pl.col("_date").alias(C_DATE), pl.col("_paint").alias(C_PAINT), pl.col("_qty").alias(C_QTY),
             pl.col("_unit").alias(C_UNIT), pl.col("_cost").alias(C_COST), pl.col("_op").alias(C_OP),
         )
-        quarantine = (judged if held else failed).select(
+        quarantine = failed.select(
             *COLUMNS, pl.col(C_LINE).cast(pl.Int64),
             pl.when(pl.col(C_REASONS) == "").then(pl.lit("DAY_HELD")).otherwise(pl.col(C_REASONS)).alias(C_REASONS),
             pl.col(C_REASONS).alias(C_DETAIL),

@@ -223,38 +223,48 @@ fn events(data_dir: &Path, day: &str, nonce: &str) -> anyhow::Result<serde_json:
         .filter(|l| !l.is_empty())
         .count() as u64;
     let now = Utc::now();
-    let extracted = PintaEvent::ProductionExtractedV1(ProductionExtractedV1 {
-        production_date: day,
-        raw: raw.clone(),
-        rows: data_rows,
-        catalog: Some(catalog.clone()),
-        origin: "sqlite".to_owned(),
-        backfill: false,
-    });
-    let transformed = PintaEvent::ProductionTransformedV1(ProductionTransformedV1 {
-        production_date: day,
-        raw: raw.clone(),
-        staging,
-        rows: rows.len() as u64,
-        rows_with_cell_errors: rows.iter().filter(|r| !r.cell_errors.is_empty()).count() as u64,
-        rows_with_computed_cost: rows.iter().filter(|r| r.cost_computed).count() as u64,
-        encoding: "UTF-8".to_owned(),
-        delimiter: ",".to_owned(),
-        catalog: Some(catalog),
-        backfill: false,
-    });
-    let failed = PintaEvent::PipelineFailedV1(PipelineFailedV1 {
-        production_date: Some(day),
-        stage: Stage::Extractor,
-        code: FailureCode::SourceUnavailable,
-        message: format!("benchmark alert {nonce}: the source database did not answer"),
-        retryable: true,
-        attempts: 5,
-        object: None,
-        rows: None,
-        caused_by: None,
-        failed_at: now,
-    });
+    // Built from JSON so that fields the contracts give serde defaults (added in later versions of a
+    // payload) take those defaults here too.
+    let extracted: ProductionExtractedV1 = serde_json::from_value(json!({
+        "production_date": day,
+        "raw": raw,
+        "rows": data_rows,
+        "catalog": catalog,
+        "origin": "sqlite",
+        "backfill": false,
+    }))
+    .context("building production.extracted.v1")?;
+    let transformed: ProductionTransformedV1 = serde_json::from_value(json!({
+        "production_date": day,
+        "raw": raw,
+        "staging": staging,
+        "rows": rows.len() as u64,
+        "rows_with_cell_errors": rows.iter().filter(|r| !r.cell_errors.is_empty()).count() as u64,
+        "rows_with_computed_cost": rows.iter().filter(|r| r.cost_computed).count() as u64,
+        "encoding": "UTF-8",
+        "delimiter": ",",
+        "catalog": catalog,
+        "backfill": false,
+    }))
+    .context("building production.transformed.v1")?;
+    let failed: PipelineFailedV1 = serde_json::from_value(json!({
+        "production_date": day,
+        "stage": Stage::Extractor,
+        "code": FailureCode::SourceUnavailable,
+        "message": format!("benchmark alert {nonce}: the source database did not answer"),
+        "retryable": true,
+        "attempts": 5,
+        "object": null,
+        "rows": null,
+        "caused_by": null,
+        "failed_at": now,
+    }))
+    .context("building pipeline.failed.v1")?;
+    let (extracted, transformed, failed) = (
+        PintaEvent::ProductionExtractedV1(extracted),
+        PintaEvent::ProductionTransformedV1(transformed),
+        PintaEvent::PipelineFailedV1(failed),
+    );
     let identity = format!("{day}|{}|bench-{nonce}", raw.sha256);
     let e1 = Envelope::wrap("/pinta/bench", &extracted, &identity, now, None);
     let e2 = Envelope::wrap("/pinta/bench", &transformed, &identity, now, None);

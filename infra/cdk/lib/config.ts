@@ -7,7 +7,7 @@ export type StageService = (typeof STAGE_SERVICES)[number];
 
 /** Per-function numbers. Memory sizes MUST follow bench/RESULTS.md (see README). */
 export interface FunctionConfig {
-  /** Memory in MB. Must follow bench/RESULTS.md; 256 until the benchmarks are published. */
+  /** Memory in MB: the measured peak RSS of bench/RESULTS.md (1M-row day) x 1.25, rounded up to 64 MB. */
   readonly memoryMb: number;
   /** Function timeout in seconds. The consuming queue's visibility timeout is 6x this. */
   readonly timeoutSeconds: number;

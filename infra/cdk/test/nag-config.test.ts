@@ -76,10 +76,19 @@ describe('configuration', () => {
     expect(() => loadConfig('nope')).toThrow(/no configuration for env "nope"/);
   });
 
-  test('memory sizes are configured per function (256 MB until bench/RESULTS.md)', () => {
-    const raw = fs.readFileSync(path.join(APP_DIR, 'config', 'prod.json'), 'utf8');
-    expect(raw).toContain('bench/RESULTS.md');
-    for (const f of Object.values(loadConfig('prod').lambda.functions)) expect(f.memoryMb).toBe(256);
+  test('memory sizes follow the peak RSS measured in bench/RESULTS.md (1M-row day, x 1.25 headroom)', () => {
+    const measuredPeakMiB = { extractor: 992, transformer: 163, validator: 1232, notifier: 15 };
+    const expected = { extractor: 1280, transformer: 256, validator: 1600, notifier: 128 };
+    for (const env of ['dev', 'prod']) {
+      const raw = fs.readFileSync(path.join(APP_DIR, 'config', `${env}.json`), 'utf8');
+      expect(raw).toContain('bench/RESULTS.md');
+      const fns = loadConfig(env).lambda.functions;
+      for (const [name, mb] of Object.entries(expected)) {
+        const f = fns[name as keyof typeof fns];
+        expect(f.memoryMb).toBe(mb);
+        expect(f.memoryMb).toBeGreaterThanOrEqual(measuredPeakMiB[name as keyof typeof measuredPeakMiB] * 1.25);
+      }
+    }
   });
 
   test('invalid values are rejected', () => {
