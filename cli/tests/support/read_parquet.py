@@ -27,5 +27,6 @@ for path in sys.argv[1:]:
     if "Cantidad producida" in names and "Motivos" not in names:
         entry["liters"] = int(frame["Cantidad producida"].sum())
         entry["cost"] = float(frame["Costo de la producción"].sum())
+        entry["operator_rows"] = {str(k): int(v) for k, v in frame["Operador"].value_counts().items()}
     out[path] = entry
 json.dump(out, sys.stdout, ensure_ascii=False)
