@@ -108,8 +108,22 @@ pub struct RunArgs {
 pub enum QuarantineCommand {
     /// Days with quarantined rows, with counts per reason.
     List,
-    /// The quarantined rows of one day: line, reasons, detail and original values.
+    /// The quarantined rows of one day: line, reasons, detail and original values; and its releases.
     Show { date: NaiveDate },
+    /// Re-validate quarantined rows of a day against the current rules and catalogue (e.g. after a
+    /// catalogue fix): rows that now pass move to curated and the day is republished as a new revision.
+    Release {
+        date: NaiveDate,
+        /// Lines to re-validate (as listed by `show`), comma-separated.
+        #[arg(long, value_delimiter = ',', required_unless_present = "all", conflicts_with = "all")]
+        rows: Vec<u64>,
+        /// Every quarantined row of the day.
+        #[arg(long)]
+        all: bool,
+        /// Who releases (recorded with the release).
+        #[arg(long, env = "USER", default_value = "unknown")]
+        by: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -297,7 +311,10 @@ async fn quarantine_cmd(config: Config, cmd: QuarantineCommand) -> anyhow::Resul
             }
         }
         QuarantineCommand::Show { date } => {
-            print!("{}", crate::quarantine::render(date, &crate::quarantine::show(&store, date).await?));
+            print!("{}", crate::quarantine::show_text(&store, date).await?);
+        }
+        QuarantineCommand::Release { date, rows, all, by } => {
+            return crate::quarantine::release_cmd(config, date, rows, all, by).await;
         }
     }
     Ok(ExitCode::SUCCESS)
