@@ -223,22 +223,38 @@ async fn run_cmd(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
     let app = Embedded::open(config).await?;
     let shutdown = CancellationToken::new();
     let runners = app.start(&shutdown);
-    let day = match args.date {
-        Some(d) => d,
-        None => app.extractor.default_day().await?.context("the source has no production day yet")?,
-    };
-    if app.source.days(day, day).await?.is_empty() {
+    // A source that cannot answer is not an error here: the extraction below retries, then announces
+    // pipeline.failed.v1 (alerted by the notifier) and the run exits non-zero.
+    if let Some(day) = args.date
+        && app.source.days(day, day).await.is_ok_and(|days| days.is_empty())
+    {
         bail!("the source has no production records for {day}");
     }
-    let extraction = match app.extractor.extract_and_publish(app.publisher.as_ref(), Some(day), &app.retry).await {
+    let extraction = match app.extractor.extract_and_publish(app.publisher.as_ref(), args.date, &app.retry).await {
         Ok(Some(e)) => e,
-        Ok(None) => bail!("nothing to extract for {day}"),
+        Ok(None) => bail!("the source has no production day yet"),
         Err(e) => {
+            let day = args.date.map(|d| d.to_string()).unwrap_or_else(|| "latest day".into());
             eprintln!("{day}: extraction failed: {}", pinta_platform::runner::error_chain(&e));
+            app.wait_idle(Duration::from_secs(60)).await;
+            shutdown.cancel();
+            for r in runners {
+                let _ = r.await;
+            }
             return Ok(ExitCode::FAILURE);
         }
     };
+    let day = extraction.day;
     app.wait_idle(Duration::from_secs(600)).await;
+    // Then the incremental pass: other extracted days whose source rows changed get a new revision.
+    match app.extractor.refresh_changed(app.publisher.as_ref(), &app.retry).await {
+        Ok(r) if !r.republished.is_empty() => {
+            println!("re-published {} changed day(s) as a new revision", r.republished.len());
+            app.wait_idle(Duration::from_secs(600)).await;
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("checking for changed days failed: {}", pinta_platform::runner::error_chain(&e)),
+    }
     shutdown.cancel();
     for r in runners {
         let _ = r.await;
@@ -257,8 +273,9 @@ async fn run_cmd(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
                 DayStatus::Published => "published",
                 DayStatus::Held => "held (quarantine threshold exceeded)",
             };
+            let revision = if record.revision > 1 { format!(" (revision {})", record.revision) } else { String::new() };
             println!(
-                "{day}: {} rows read, {} curated, {} quarantined — {status}",
+                "{day}: {} rows read, {} curated, {} quarantined — {status}{revision}",
                 record.rows_in, record.rows_curated, record.rows_quarantined
             );
             Ok(if record.status == DayStatus::Published { ExitCode::SUCCESS } else { ExitCode::from(2) })
@@ -366,7 +383,7 @@ fn plant_today(app: &Embedded, offset: FixedOffset) -> NaiveDate {
     app.clock.now().with_timezone(&offset).date_naive()
 }
 
-/// Extracts every source day without a raw file, oldest first.
+/// Extracts every source day without a raw file, oldest first, then re-publishes changed days.
 async fn catch_up(app: &Embedded, today: NaiveDate) -> anyhow::Result<usize> {
     let from = NaiveDate::from_ymd_opt(1990, 1, 1).unwrap_or(today);
     let pending = app.extractor.pending_days(from, today).await?;
@@ -376,7 +393,14 @@ async fn catch_up(app: &Embedded, today: NaiveDate) -> anyhow::Result<usize> {
             eprintln!("  {day}: extraction failed: {}", pinta_platform::runner::error_chain(&e));
         }
     }
-    Ok(n)
+    // Incremental pass: extracted days whose source rows changed since are re-published as a new revision.
+    match app.extractor.refresh_changed(app.publisher.as_ref(), &app.retry).await {
+        Ok(r) => Ok(n + r.republished.len()),
+        Err(e) => {
+            eprintln!("  checking for changed days failed: {}", pinta_platform::runner::error_chain(&e));
+            Ok(n)
+        }
+    }
 }
 
 async fn up_cmd(config: Config, args: UpArgs) -> anyhow::Result<ExitCode> {

@@ -66,12 +66,15 @@ async fn moto_restarted_mid_run_the_stack_retries_with_backoff_then_completes_th
     let watch =
         SqsReceiver::new(&sdk, watch_topic(&sdk, &vars["PINTA_PUBLIC_TOPIC_ARN"], &watch_name).await.expect("watch"));
 
-    // The local SQLite source, empty: the demo schedule adds a day every few seconds and extracts it.
+    // A SQLite source with one seeded day (and the catalogue, without which every row is quarantined):
+    // the catch-up extracts it, then the demo schedule adds a day every few seconds and extracts it.
     let work = tempfile::tempdir().unwrap();
+    let source = format!("sqlite://{}", work.path().join("source.sqlite").display());
+    seed(&source, &work.path().join("local"), 1, "2025-03-31", 40);
     let mut env = aws_env(&moto, &vars);
     env.push(("PINTA_LOG_FORMAT".into(), "json".into()));
     let mut cmd = clean_command(&pinta_bin(), &env);
-    cmd.arg("--data-dir").arg(work.path().join("local"));
+    cmd.arg("--data-dir").arg(work.path().join("local")).args(["--source", &source]);
     cmd.args(["up", "--aws", "--no-seed", "--demo-every", "4s", "--port", &free_port().to_string()]);
     let mut up = Proc::spawn("pinta-up-aws", cmd, work.path());
     let (first, _) = wait_published(&watch, None, &mut up, Duration::from_secs(240)).await;

@@ -89,6 +89,14 @@ pub enum DecodeError {
     InvalidPayload { event_type: &'static str, source: serde_json::Error },
 }
 
+/// The revision of a day's first output.
+pub const FIRST_REVISION: u32 = 1;
+
+/// Serde default of every `revision` field (absent in events from before revisions existed).
+pub fn first_revision() -> u32 {
+    FIRST_REVISION
+}
+
 /// A pointer to an object in the store, with the checksum of the bytes it held when the event was made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ObjectRef {
@@ -128,6 +136,11 @@ pub struct ProductionExtractedV1 {
     pub catalog: Option<ObjectRef>,
     /// Where the rows came from: `sqlite`, `mysql`, `manual` (a file dropped into `crudos/`), `backfill`.
     pub origin: String,
+    /// Version of the day's output this event belongs to: 1 for the first version of the day's output,
+    /// `n` for its n-th version (re-published after the day's source rows changed, see incremental
+    /// extraction). Events from before revisions existed carry no field and read as 1.
+    #[serde(default = "first_revision")]
+    pub revision: u32,
     /// True for historical loads: consumers may batch their reaction (one dashboard refresh at the end).
     #[serde(default)]
     pub backfill: bool,
@@ -152,6 +165,11 @@ pub struct ProductionTransformedV1 {
     pub delimiter: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog: Option<ObjectRef>,
+    /// Version of the day's output this event belongs to: 1 for the first version of the day's output,
+    /// `n` for its n-th version (re-published after the day's source rows changed, see incremental
+    /// extraction). Events from before revisions existed carry no field and read as 1.
+    #[serde(default = "first_revision")]
+    pub revision: u32,
     #[serde(default)]
     pub backfill: bool,
 }
@@ -171,6 +189,11 @@ pub struct ProductionPublishedV1 {
     pub rows_curated: u64,
     pub rows_quarantined: u64,
     pub kpis: DayKpis,
+    /// Version of the day's output this event belongs to: 1 for the first version of the day's output,
+    /// `n` for its n-th version (re-published after the day's source rows changed, see incremental
+    /// extraction). Events from before revisions existed carry no field and read as 1.
+    #[serde(default = "first_revision")]
+    pub revision: u32,
     #[serde(default)]
     pub backfill: bool,
 }
@@ -205,6 +228,11 @@ pub struct RowsQuarantinedV1 {
     pub cost_affected: f64,
     /// A few rows, for the alert.
     pub samples: Vec<QuarantineSample>,
+    /// Version of the day's output this event belongs to: 1 for the first version of the day's output,
+    /// `n` for its n-th version (re-published after the day's source rows changed, see incremental
+    /// extraction). Events from before revisions existed carry no field and read as 1.
+    #[serde(default = "first_revision")]
+    pub revision: u32,
     #[serde(default)]
     pub backfill: bool,
 }
@@ -315,6 +343,7 @@ mod tests {
             rows: 3,
             catalog: None,
             origin: "sqlite".into(),
+            revision: 1,
             backfill: false,
         })
     }
@@ -352,6 +381,22 @@ mod tests {
         let mut env = Envelope::wrap("/x", &sample(), "i", Utc::now(), None);
         env.specversion = "0.3".into();
         assert!(matches!(Envelope::from_json(&env.to_json()), Err(DecodeError::UnsupportedSpecVersion { .. })));
+    }
+
+    #[test]
+    fn revision_is_optional_and_defaults_to_the_first() {
+        let mut data = sample().data_json();
+        assert_eq!(data["revision"], 1);
+        data.as_object_mut().unwrap().remove("revision");
+        match PintaEvent::decode("production.extracted.v1", &data).unwrap() {
+            PintaEvent::ProductionExtractedV1(e) => assert_eq!(e.revision, FIRST_REVISION),
+            other => panic!("unexpected {other:?}"),
+        }
+        data["revision"] = serde_json::json!(3);
+        match PintaEvent::decode("production.extracted.v1", &data).unwrap() {
+            PintaEvent::ProductionExtractedV1(e) => assert_eq!(e.revision, 3),
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     proptest::proptest! {

@@ -6,7 +6,9 @@
 //! cuarentena/YYYY-MM/cuarentena_YYYY-MM-DD.parquet
 //! staging/…                      typed intermediate between transformer and validator
 //! catalogos/…                    catalogue snapshots taken by the extractor
-//! _control/…                     Pinta's own bookkeeping (day records, processed-event log)
+//! _control/…                     Pinta's own bookkeeping (day records, processed-event log,
+//!                                revision records, the extractor's watermark)
+//! historico/reemplazado/<stamp>/… previous versions of superseded objects, under their original key
 //! ```
 
 use chrono::NaiveDate;
@@ -17,6 +19,9 @@ pub const QUARANTINE_PREFIX: &str = "cuarentena/";
 pub const STAGING_PREFIX: &str = "staging/";
 pub const CATALOG_PREFIX: &str = "catalogos/";
 pub const CONTROL_PREFIX: &str = "_control/";
+/// Previous versions of objects that a newer version of a day replaced (re-extraction after the source
+/// rows changed, `pinta backfill --replace`): `historico/reemplazado/<UTC stamp>/<original key>`.
+pub const SUPERSEDED_PREFIX: &str = "historico/reemplazado/";
 
 /// `crudos/produccion_raw_YYYY-MM-DD.csv`
 pub fn raw_key(day: NaiveDate) -> String {
@@ -50,6 +55,25 @@ pub const CURRENT_CATALOG_KEY: &str = "catalogos/actual.json";
 pub fn day_record_key(day: NaiveDate) -> String {
     format!("{CONTROL_PREFIX}days/{}.json", day.format("%Y-%m-%d"))
 }
+
+/// `historico/reemplazado/<stamp>/`: the folder one superseding operation keeps its copies under.
+pub fn superseded_folder(stamp: &str) -> String {
+    format!("{SUPERSEDED_PREFIX}{stamp}/")
+}
+
+/// `historico/reemplazado/<stamp>/<original key>`: where the previous version of `key` is kept.
+pub fn superseded_key(stamp: &str, key: &str) -> String {
+    format!("{}{key}", superseded_folder(stamp))
+}
+
+/// `_control/revisions/YYYY-MM-DD.json`: the revision of the day's current raw file, once it has been
+/// superseded at least once.
+pub fn revision_key(day: NaiveDate) -> String {
+    format!("{CONTROL_PREFIX}revisions/{}.json", day.format("%Y-%m-%d"))
+}
+
+/// `_control/extractor/watermark.json`: the extractor's incremental-extraction watermark.
+pub const WATERMARK_KEY: &str = "_control/extractor/watermark.json";
 
 /// `_control/inbox/<consumer>/<digest>`: marks an event as processed by a consumer.
 pub fn inbox_key(consumer: &str, digest: &str) -> String {
@@ -105,5 +129,10 @@ mod tests {
         assert_eq!(day_of_curated_key("produccion/2025-02/produccion_2025-01-07.parquet"), None);
         assert_eq!(day_of_raw_key("crudos/otro.csv"), None);
         assert_eq!(day_of_raw_key("crudos/produccion_raw_2025-02-30.csv"), None);
+        assert_eq!(
+            superseded_key("20250108T101500.123Z", &raw_key(day)),
+            "historico/reemplazado/20250108T101500.123Z/crudos/produccion_raw_2025-01-07.csv"
+        );
+        assert_eq!(revision_key(day), "_control/revisions/2025-01-07.json");
     }
 }

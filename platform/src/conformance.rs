@@ -285,6 +285,7 @@ fn sample_envelope(tag: &str) -> Envelope {
         rows: 1,
         catalog: None,
         origin: "conformance".to_owned(),
+        revision: 1,
         backfill: false,
     });
     Envelope::wrap("/pinta/conformance", &event, tag, Utc::now(), None)

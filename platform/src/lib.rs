@@ -10,6 +10,8 @@
 //!   publish, ack; retries with backoff; dead-letters what cannot succeed.
 //! * [`worker`] / [`lambda`] — running a stage binary as its own process on SQS, or under AWS Lambda.
 //! * [`retry`] — exponential backoff with jitter.
+//! * [`versions`] — superseding a day's outputs: previous versions kept under `historico/reemplazado/`,
+//!   and a day's revision read back from its records.
 //! * [`inbox`] — the processed-event log that makes redeliveries harmless.
 //! * [`jwks`] — fetching an OpenID Connect provider's signing keys over HTTPS, and keeping them fresh.
 //! * [`conformance`] — checks every adapter of a port must pass.
@@ -28,4 +30,5 @@ pub mod retry;
 pub mod runner;
 pub mod sql;
 pub mod telemetry;
+pub mod versions;
 pub mod worker;

@@ -43,6 +43,7 @@ fn extracted(tag: &str) -> Envelope {
         rows: 1,
         catalog: None,
         origin: "test".into(),
+        revision: 1,
         backfill: false,
     });
     Envelope::wrap("/pinta/extractor", &ev, tag, Utc::now(), None)
@@ -59,6 +60,7 @@ fn transformed(tag: &str) -> Envelope {
         encoding: "UTF-8".into(),
         delimiter: ";".into(),
         catalog: None,
+        revision: 1,
         backfill: false,
     });
     Envelope::wrap("/pinta/transformer", &ev, tag, Utc::now(), None)

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
-use pinta_contracts::events::{ObjectRef, PipelineFailedV1, ProductionExtractedV1};
+use pinta_contracts::events::{PipelineFailedV1, ProductionExtractedV1};
 use pinta_contracts::{Envelope, FailureCode, PintaEvent, Stage};
 use pinta_platform::aws::bootstrap::create_queue;
 use pinta_platform::aws::config::Env;
@@ -28,14 +28,17 @@ fn unique(prefix: &str) -> String {
 }
 
 fn extracted() -> Envelope {
-    let ev = PintaEvent::ProductionExtractedV1(ProductionExtractedV1 {
-        production_date: NaiveDate::from_ymd_opt(2025, 3, 4).unwrap(),
-        raw: ObjectRef { key: "crudos/produccion_raw_2025-03-04.csv".into(), sha256: "0".repeat(64), size: 1 },
-        rows: 1,
-        catalog: None,
-        origin: "test".into(),
-        backfill: false,
-    });
+    // From JSON, so fields the payload gains later with serde defaults need no change here.
+    let payload: ProductionExtractedV1 = serde_json::from_value(serde_json::json!({
+        "production_date": "2025-03-04",
+        "raw": { "key": "crudos/produccion_raw_2025-03-04.csv", "sha256": "0".repeat(64), "size": 1 },
+        "rows": 1,
+        "catalog": null,
+        "origin": "test",
+        "backfill": false
+    }))
+    .expect("a production.extracted.v1 payload");
+    let ev = PintaEvent::ProductionExtractedV1(payload);
     Envelope::wrap("/pinta/extractor", &ev, &unique("e"), Utc::now(), None)
 }
 

@@ -68,6 +68,7 @@ fn extracted(day: u32) -> Envelope {
         rows: 1,
         catalog: None,
         origin: "test".into(),
+        revision: 1,
         backfill: false,
     });
     Envelope::wrap("/pinta/extractor", &ev, &format!("day-{day}"), Utc::now(), None)

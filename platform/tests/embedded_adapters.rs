@@ -26,6 +26,7 @@ fn extracted(tag: &str) -> Envelope {
         rows: 3,
         catalog: None,
         origin: "sqlite".into(),
+        revision: 1,
         backfill: false,
     });
     Envelope::wrap("/pinta/extractor", &ev, tag, Utc::now(), None)

@@ -98,6 +98,7 @@ impl EventHandler for Transformer {
             encoding: "UTF-8".into(),
             delimiter: ",".into(),
             catalog: None,
+            revision: 1,
             backfill: false,
         });
         Ok(vec![Envelope::wrap("/pinta/transformer", &out, &input.raw.sha256, Utc::now(), Some(ctx.traceparent))])
@@ -121,6 +122,7 @@ fn extracted(tag: &str) -> Envelope {
         rows: 3,
         catalog: None,
         origin: "sqlite".into(),
+        revision: 1,
         backfill: false,
     });
     Envelope::wrap("/pinta/extractor", &ev, tag, Utc::now(), None)
@@ -361,6 +363,7 @@ async fn events_for_other_handlers_are_ignored() {
         encoding: "UTF-8".into(),
         delimiter: ",".into(),
         catalog: None,
+        revision: 1,
         backfill: false,
     });
     let env = Envelope::wrap("/pinta/transformer", &out, "x", Utc::now(), None);

@@ -351,6 +351,7 @@ async fn announce(app: &Embedded, d: &mut Day, catalog: Option<&ObjectRef>, run_
         rows: d.records.len() as u64,
         catalog: catalog.cloned(),
         origin: "backfill".to_owned(),
+        revision: 1,
         backfill: true,
     };
     use pinta_platform::ports::Clock;

@@ -11,4 +11,4 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use object_store::{
     GetResult, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutOutcome, StoreError,
 };
-pub use source::{Catalog, CatalogOperator, CatalogPaint, ProductionSource, SourceError, SourceRow};
+pub use source::{Catalog, CatalogOperator, CatalogPaint, ProductionSource, SourceChanges, SourceError, SourceRow};

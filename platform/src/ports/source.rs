@@ -19,6 +19,16 @@ pub struct SourceRow {
     pub operator: Option<String>,
 }
 
+/// Which production days have records changed after a point in time (incremental extraction).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SourceChanges {
+    /// Days with at least one record whose update timestamp is later than the point asked about, ascending.
+    pub days: Vec<NaiveDate>,
+    /// The highest update timestamp in the source when the question was answered (`None`: no records).
+    /// The next check asks about changes after this.
+    pub high_water: Option<NaiveDateTime>,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SourceError {
@@ -51,4 +61,7 @@ pub trait ProductionSource: Send + Sync + Debug + 'static {
     async fn rows_for_day(&self, day: NaiveDate) -> Result<Vec<SourceRow>, SourceError>;
     /// The current catalogue.
     async fn catalog(&self) -> Result<Catalog, SourceError>;
+    /// Days with records inserted or corrected after `after` (by their update timestamp, in the source's
+    /// own clock); every day with records when `after` is `None`.
+    async fn changes_since(&self, after: Option<NaiveDateTime>) -> Result<SourceChanges, SourceError>;
 }

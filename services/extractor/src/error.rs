@@ -1,6 +1,5 @@
 //! The extractor's errors, with their failure codes and whether a retry can help.
 
-use chrono::NaiveDate;
 use pinta_contracts::FailureCode;
 use pinta_platform::ports::{BusError, SourceError, StoreError};
 
@@ -15,8 +14,6 @@ pub enum ExtractError {
     Publish(#[from] BusError),
     #[error("writing the CSV failed")]
     Csv(#[from] csv::Error),
-    #[error("the source rows of {day} changed after {key} was written; the raw file is kept as it is")]
-    RawChanged { day: NaiveDate, key: String },
 }
 
 impl ExtractError {
@@ -27,7 +24,6 @@ impl ExtractError {
             ExtractError::Store(_) => FailureCode::StorageUnavailable,
             ExtractError::Publish(_) => FailureCode::PublishFailed,
             ExtractError::Csv(_) => FailureCode::Internal,
-            ExtractError::RawChanged { .. } => FailureCode::ObjectConflict,
         }
     }
 
@@ -36,7 +32,7 @@ impl ExtractError {
             ExtractError::Source(e) => e.is_retryable(),
             ExtractError::Store(e) => e.is_retryable(),
             ExtractError::Publish(e) => e.is_retryable(),
-            ExtractError::Csv(_) | ExtractError::RawChanged { .. } => false,
+            ExtractError::Csv(_) => false,
         }
     }
 }

@@ -2,6 +2,9 @@
 //! raw file whose day never completed for its current content — a lost message, a crash between stages,
 //! or a CSV dropped into `crudos/` by hand. It is what makes the embedded mode durable across restarts.
 //!
+//! A re-announcement carries the revision of the raw file's content (from the revision record the
+//! extractor wrote when it superseded the day, else 1).
+//!
 //! Its events come from `/pinta/reconciler` with an id unique to the sweep, so consumers that already
 //! processed the original extraction still take the re-announcement; every stage is idempotent, so
 //! redoing finished work changes nothing.
@@ -17,6 +20,7 @@ use pinta_contracts::trace::TraceParent;
 use pinta_contracts::{Envelope, PintaEvent, Stage, layout, sha256_hex};
 use pinta_platform::ports::{Clock, EventPublisher, ObjectStore, ObjectStoreExt, StoreError};
 use pinta_platform::runner::source_of;
+use pinta_platform::versions;
 
 use crate::ExtractError;
 
@@ -75,16 +79,18 @@ impl Reconciler {
                 catalog = Some(self.current_catalog().await?);
             }
             let catalog_ref = catalog.clone().flatten();
+            let revision = versions::revision_of_raw(self.store.as_ref(), day, &raw.sha256).await?;
             let payload = ProductionExtractedV1 {
                 production_date: day,
                 raw: raw.clone(),
                 rows: count_records(&raw_bytes),
                 catalog: catalog_ref.clone(),
                 origin: "reconciler".to_owned(),
+                revision: revision,
                 backfill: false,
             };
             let identity = format!(
-                "{day}|{}|{}|sweep {sweep_id}",
+                "{day}|{}|{}|r{revision}|sweep {sweep_id}",
                 raw.sha256,
                 catalog_ref.as_ref().map(|c| c.sha256.as_str()).unwrap_or("")
             );

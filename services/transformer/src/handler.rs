@@ -162,12 +162,16 @@ impl Transformer {
             "raw file transformed"
         );
         let out = transformed_event(event, staging, &stats);
-        let identity = format!(
+        let mut identity = format!(
             "{}|{}|{}",
             event.production_date.format("%Y-%m-%d"),
             raw.sha256,
             event.catalog.as_ref().map(|c| c.sha256.as_str()).unwrap_or("")
         );
+        // Revision 1 keeps the identity events had before revisions existed.
+        if event.revision > 1 {
+            identity.push_str(&format!("|r{}", event.revision));
+        }
         Ok(Envelope::wrap(
             &source_of(Stage::Transformer),
             &PintaEvent::ProductionTransformedV1(out),
@@ -193,6 +197,7 @@ fn transformed_event(
         encoding: stats.encoding.to_owned(),
         delimiter: stats.delimiter.to_string(),
         catalog: event.catalog.clone(),
+        revision: event.revision,
         backfill: event.backfill,
     }
 }

@@ -34,6 +34,7 @@ fn extracted(raw: &[u8]) -> ProductionExtractedV1 {
         rows: 2,
         catalog: Some(ObjectRef { key: layout::catalog_key(&"cd".repeat(32)), sha256: "cd".repeat(32), size: 10 }),
         origin: "sqlite".into(),
+        revision: 1,
         backfill: true,
     }
 }

@@ -1,6 +1,11 @@
 //! The validator's event handler: reads the staged day, validates it, writes the curated and quarantine
 //! files, publishes its events itself and finally writes the day record `_control/days/YYYY-MM-DD.json`.
 //!
+//! Revisions: an event whose `revision` is newer than the day record's replaces the day's curated and
+//! quarantine files (each previous file is first kept under `historico/reemplazado/<stamp>/`); an event
+//! older than the completed revision is stale and ignored; at the same revision, different bytes are
+//! still refused as a conflict.
+//!
 //! Order matters: outputs, then events, then the day record. A crash anywhere before the record leaves
 //! the day without a record, so the reconciler redoes it; every step is idempotent (same bytes, same
 //! event ids), so redoing is harmless.
@@ -15,7 +20,7 @@ use pinta_contracts::events::{
     EventRef, ObjectRef, PipelineFailedV1, ProductionPublishedV1, ProductionTransformedV1, RowsQuarantinedV1,
 };
 use pinta_contracts::{Envelope, EventType, FailureCode, PintaEvent, Stage, layout, sha256_hex};
-use pinta_platform::ports::{Clock, EventPublisher, ObjectStore, ObjectStoreExt, PutOptions};
+use pinta_platform::ports::{Clock, EventPublisher, ObjectStore, ObjectStoreExt, PutOptions, StoreError};
 use pinta_platform::runner::{EventHandler, HandlerContext, HandlerError, source_of};
 
 use crate::error::ValidatorError;
@@ -79,6 +84,19 @@ impl Validator {
             None => None,
         };
 
+        // Revisions: a newer version of the day's output replaces the current one (kept under
+        // `historico/reemplazado/`); an older one than what is already complete is stale and ignored.
+        let current = pinta_platform::versions::day_record(self.store.as_ref(), day)
+            .await
+            .map_err(|e| ValidatorError::store("reading", &layout::day_record_key(day), e))?;
+        if let Some(record) = current.as_ref().filter(|r| event.revision < r.revision) {
+            tracing::warn!(%day, revision = event.revision, current = record.revision, "stale revision of the day ignored");
+            return Ok(DayOutcome { record: record.clone(), events: Vec::new() });
+        }
+        // Replacing is allowed only for a re-publication newer than the completed one; the same revision
+        // with other bytes is still a conflict.
+        let supersedes = event.revision > 1 && current.as_ref().is_none_or(|r| event.revision > r.revision);
+
         let now = self.clock.now();
         let v = validate(&rows, day, catalog.as_ref(), &self.rules, now);
         if !v.is_conserved() || v.rows_in != rows.len() as u64 {
@@ -97,14 +115,26 @@ impl Validator {
             None
         } else {
             let bytes = write_quarantine_parquet(&v.quarantined).map_err(|source| ValidatorError::Output { source })?;
-            Some(self.put(&layout::quarantine_key(day), bytes).await?)
+            Some(self.put(&layout::quarantine_key(day), bytes, supersedes).await?)
         };
         let curated = if v.held {
             None
         } else {
             let bytes = write_curated_parquet(&v.curated).map_err(|source| ValidatorError::Output { source })?;
-            Some(self.put(&layout::curated_key(day), bytes).await?)
+            Some(self.put(&layout::curated_key(day), bytes, supersedes).await?)
         };
+        if supersedes {
+            // An output the previous version had and this one has not is removed (a copy is kept).
+            for (key, present) in
+                [(layout::quarantine_key(day), quarantine.is_some()), (layout::curated_key(day), curated.is_some())]
+            {
+                if !present {
+                    pinta_platform::versions::remove_keeping(self.store.as_ref(), &key, now)
+                        .await
+                        .map_err(|e| ValidatorError::store("replacing", &key, e))?;
+                }
+            }
+        }
 
         // Events: quarantined first, then published / failed.
         let events = self.events(event, ctx, &v, curated.as_ref(), quarantine.as_ref(), now);
@@ -127,6 +157,7 @@ impl Validator {
             rows_quarantined: v.quarantined.len() as u64,
             event_ids: events.iter().map(|e| e.id.clone()).collect(),
             completed_at: now,
+            revision: event.revision,
         };
         let key = layout::day_record_key(day);
         let json = serde_json::to_vec_pretty(&record).unwrap_or_default();
@@ -153,13 +184,23 @@ impl Validator {
             .map_err(|source| ValidatorError::UnreadableCatalog { object: object.clone(), source })
     }
 
-    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<ObjectRef, ValidatorError> {
+    /// Create-only write that accepts identical bytes. With `supersedes` (a newer revision of the day) an
+    /// object with other bytes is kept under `historico/reemplazado/` and replaced; otherwise it is a
+    /// conflict.
+    async fn put(&self, key: &str, bytes: Vec<u8>, supersedes: bool) -> Result<ObjectRef, ValidatorError> {
         let sha256 = sha256_hex(&bytes);
         let size = bytes.len() as u64;
-        self.store
-            .put_idempotent(key, Bytes::from(bytes))
-            .await
-            .map_err(|e| ValidatorError::store("writing", key, e))?;
+        let payload = Bytes::from(bytes);
+        match self.store.put_idempotent(key, payload.clone()).await {
+            Ok(_) => {}
+            Err(StoreError::Precondition { .. }) if supersedes => {
+                let kept = pinta_platform::versions::replace_keeping(self.store.as_ref(), key, payload, self.clock.now())
+                    .await
+                    .map_err(|e| ValidatorError::store("replacing", key, e))?;
+                tracing::info!(key, kept_under = ?kept.kept_under, "previous version replaced");
+            }
+            Err(e) => return Err(ValidatorError::store("writing", key, e)),
+        }
         Ok(ObjectRef { key: key.to_owned(), sha256, size })
     }
 
@@ -174,8 +215,10 @@ impl Validator {
     ) -> Vec<Envelope> {
         let day = event.production_date;
         let source = source_of(Stage::Validator);
+        // Revision 1 keeps the identity events had before revisions existed.
+        let revision = if event.revision > 1 { format!("|r{}", event.revision) } else { String::new() };
         let identity = |out: Option<&ObjectRef>| {
-            format!("{day}|{}|{}", event.raw.sha256, out.map(|o| o.sha256.as_str()).unwrap_or("-"))
+            format!("{day}|{}|{}{revision}", event.raw.sha256, out.map(|o| o.sha256.as_str()).unwrap_or("-"))
         };
         let mut events = Vec::new();
         if let Some(q) = quarantine {
@@ -191,6 +234,7 @@ impl Validator {
                 liters_affected: v.liters_affected,
                 cost_affected: v.cost_affected,
                 samples: v.samples(),
+                revision: event.revision,
                 backfill: event.backfill,
             };
             events.push(Envelope::wrap(
@@ -212,6 +256,7 @@ impl Validator {
                     rows_curated: v.curated.len() as u64,
                     rows_quarantined: v.quarantined.len() as u64,
                     kpis: v.kpis.clone(),
+                    revision: event.revision,
                     backfill: event.backfill,
                 };
                 events.push(Envelope::wrap(

@@ -181,6 +181,7 @@ async fn stage(env: &Env, lines: &[Line], with_catalog: bool) -> (PintaEvent, Ha
         encoding: "UTF-8".into(),
         delimiter: ",".into(),
         catalog,
+        revision: 1,
         backfill: false,
     };
     let event = PintaEvent::ProductionTransformedV1(payload);

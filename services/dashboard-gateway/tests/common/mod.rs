@@ -90,6 +90,7 @@ pub fn record(d: NaiveDate, status: DayStatus) -> DayRecord {
         rows_quarantined: 1,
         event_ids: vec![],
         completed_at: Utc::now(),
+        revision: 1,
     }
 }
 

@@ -60,6 +60,7 @@ pub fn quarantine(d: NaiveDate, rows_in: u64, quarantined: u64, held: bool) -> R
         liters_affected: 4321,
         cost_affected: 98765.5,
         samples: vec![QuarantineSample { line: 7, reasons: vec![ReasonCode::NegativeQuantity], values }],
+        revision: 1,
         backfill: false,
     }
 }
