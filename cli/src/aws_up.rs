@@ -160,7 +160,14 @@ pub async fn run(config: Config, source_given: bool, args: UpArgs) -> anyhow::Re
         Arc::new(pinta_transformer::Transformer::new(store.clone(), clock.clone()));
     let validator: Arc<dyn EventHandler> =
         Arc::new(pinta_validator::Validator::new(store.clone(), publisher.clone(), clock.clone(), rules));
-    let notifier = Arc::new(pinta_notifier::Notifier::new(notifier_config, store.clone(), clock.clone()).await?);
+    // Alerts go to the alerts SNS topic when PINTA_ALERTS_TOPIC_ARN is set (ops subscribe by e-mail).
+    let alert_topic = notifier_config.alerts_topic_arn.as_ref().map(|arn| {
+        Arc::new(pinta_platform::aws::SnsAlertPublisher::new(&sdk, arn.clone()))
+            as Arc<dyn pinta_notifier::AlertTopic>
+    });
+    let notifier = Arc::new(
+        pinta_notifier::Notifier::with_topic(notifier_config, store.clone(), clock.clone(), alert_topic).await?,
+    );
     let extractor = Extractor::new(source.clone() as Arc<dyn ProductionSource>, store.clone(), clock.clone());
     let reconciler = Reconciler::new(store.clone(), clock.clone());
 
