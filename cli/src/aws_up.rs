@@ -218,22 +218,15 @@ pub async fn run(config: Config, source_given: bool, args: UpArgs) -> anyhow::Re
         tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the gateway to {addr}"))?;
     let state = pinta_dashboard_gateway::GatewayState::new(store.clone(), gateway_config);
     let published = Arc::new(AtomicU64::new(0));
-    {
-        let events: Arc<dyn EventReceiver> = Arc::new(Announcing {
-            inner: SqsReceiver::new(&sdk, &up.consumers["gateway"].queue_url),
-            published: published.clone(),
-        });
-        let (state, token) = (state.clone(), shutdown.clone());
-        tasks.push(tokio::spawn(async move {
-            pinta_dashboard_gateway::live::follow_events(events, state, async move { token.cancelled().await }).await
-        }));
-    }
-    let token = shutdown.clone();
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = pinta_dashboard_gateway::serve(listener, state, async move { token.cancelled().await }).await {
-            tracing::error!(error = %e, "gateway stopped");
-        }
-    }));
+    let events: Arc<dyn EventReceiver> = Arc::new(Announcing {
+        inner: SqsReceiver::new(&sdk, &up.consumers["gateway"].queue_url),
+        published: published.clone(),
+    });
+    tasks.extend(
+        pinta_dashboard_gateway::start(listener, state, events, shutdown.clone())
+            .await
+            .context("PINTA_OIDC_JWKS_URL (or PINTA_OIDC_ISSUER): loading the provider's signing keys")?,
+    );
     println!("pinta: dashboards on http://{addr}/ (gerencial) and http://{addr}/operativo (API: /api/openapi.json)");
     println!("pinta: alerts go to {} unless PINTA_SMTP_HOST is set", config.outbox_dir().display());
 

@@ -425,22 +425,11 @@ async fn up_cmd(config: Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the gateway to {addr}"))?;
     let state = pinta_dashboard_gateway::GatewayState::new(app.store.clone(), gateway_config);
-    state
-        .load_oidc_keys(shutdown.clone())
-        .await
-        .context("PINTA_OIDC_JWKS_URL (or PINTA_OIDC_ISSUER): loading the provider's signing keys")?;
-    {
-        let (events, state, token) = (app.gateway_events.clone(), state.clone(), shutdown.clone());
-        tasks.push(tokio::spawn(async move {
-            pinta_dashboard_gateway::live::follow_events(events, state, async move { token.cancelled().await }).await
-        }));
-    }
-    let token = shutdown.clone();
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = pinta_dashboard_gateway::serve(listener, state, async move { token.cancelled().await }).await {
-            tracing::error!(error = %e, "gateway stopped");
-        }
-    }));
+    tasks.extend(
+        pinta_dashboard_gateway::start(listener, state, app.gateway_events.clone(), shutdown.clone())
+            .await
+            .context("PINTA_OIDC_JWKS_URL (or PINTA_OIDC_ISSUER): loading the provider's signing keys")?,
+    );
     println!("pinta: dashboards on http://{addr}/ (gerencial) and http://{addr}/operativo (API: /api/openapi.json)");
     println!("pinta: alerts go to {} unless PINTA_SMTP_HOST is set", app.config.outbox_dir().display());
 

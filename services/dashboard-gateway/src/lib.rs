@@ -300,6 +300,28 @@ pub async fn serve(
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
 }
 
+/// Starts the gateway in the background until `shutdown`: loads the OpenID Connect key set when a
+/// provider is configured (an unreachable provider is an error, before anything is served), follows
+/// `events` for published days, and serves on `listener`. Returns the two tasks (follower, server).
+pub async fn start(
+    listener: tokio::net::TcpListener,
+    state: GatewayState,
+    events: Arc<dyn pinta_platform::ports::EventReceiver>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<[tokio::task::JoinHandle<()>; 2], pinta_platform::jwks::JwksError> {
+    state.load_oidc_keys(shutdown.clone()).await?;
+    let follower = {
+        let (state, token) = (state.clone(), shutdown.clone());
+        tokio::spawn(async move { live::follow_events(events, state, async move { token.cancelled().await }).await })
+    };
+    let server = tokio::spawn(async move {
+        if let Err(e) = serve(listener, state, async move { shutdown.cancelled().await }).await {
+            tracing::error!(error = %e, "gateway stopped");
+        }
+    });
+    Ok([follower, server])
+}
+
 pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     let message: String = message.into();
     (status, Json(serde_json::json!({"error": message}))).into_response()
