@@ -25,7 +25,7 @@ use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use pinta_contracts::catalog::Catalog;
 use pinta_contracts::control::{DayRecord, DayStatus};
-use pinta_contracts::events::{ObjectRef, ProductionPublishedV1, RowsQuarantinedV1};
+use pinta_contracts::events::ObjectRef;
 use pinta_contracts::tables::CURATED_COLUMNS;
 use pinta_contracts::trace::TraceParent;
 use pinta_contracts::{Envelope, PintaEvent, Stage, layout, sha256_hex};
@@ -354,21 +354,7 @@ pub async fn release(
     let trace = TraceParent::from_seed(identity.as_bytes());
     let mut events = Vec::new();
     if let Some(q) = &quarantine {
-        let payload = RowsQuarantinedV1 {
-            production_date: day,
-            quarantine: q.clone(),
-            raw: record.raw.clone(),
-            rows_in,
-            rows_quarantined: v.quarantined.len() as u64,
-            ratio: v.quarantined_ratio(),
-            held: v.held,
-            reasons: v.reason_counts.clone(),
-            liters_affected: v.liters_affected,
-            cost_affected: v.cost_affected,
-            samples: v.samples(),
-            revision,
-            backfill: false,
-        };
+        let payload = v.quarantined_event(day, q.clone(), record.raw.clone(), revision, false);
         events.push(Envelope::wrap(
             &source,
             &PintaEvent::RowsQuarantinedV1(payload),
@@ -378,18 +364,7 @@ pub async fn release(
         ));
     }
     if let Some(c) = &curated {
-        let payload = ProductionPublishedV1 {
-            production_date: day,
-            curated: c.clone(),
-            quarantine: quarantine.clone(),
-            raw: record.raw.clone(),
-            rows_in,
-            rows_curated: v.curated.len() as u64,
-            rows_quarantined: v.quarantined.len() as u64,
-            kpis: v.kpis.clone(),
-            revision,
-            backfill: false,
-        };
+        let payload = v.published_event(day, c.clone(), quarantine.clone(), record.raw.clone(), revision, false);
         events.push(Envelope::wrap(
             &source,
             &PintaEvent::ProductionPublishedV1(payload),

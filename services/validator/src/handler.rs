@@ -16,9 +16,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use pinta_contracts::catalog::Catalog;
 use pinta_contracts::control::{DayRecord, DayStatus};
-use pinta_contracts::events::{
-    EventRef, ObjectRef, PipelineFailedV1, ProductionPublishedV1, ProductionTransformedV1, RowsQuarantinedV1,
-};
+use pinta_contracts::events::{EventRef, ObjectRef, PipelineFailedV1, ProductionTransformedV1};
 use pinta_contracts::{Envelope, EventType, FailureCode, PintaEvent, Stage, layout, sha256_hex};
 use pinta_platform::ports::{Clock, EventPublisher, ObjectStore, ObjectStoreExt, PutOptions, StoreError};
 use pinta_platform::runner::{EventHandler, HandlerContext, HandlerError, source_of};
@@ -222,21 +220,7 @@ impl Validator {
         };
         let mut events = Vec::new();
         if let Some(q) = quarantine {
-            let payload = RowsQuarantinedV1 {
-                production_date: day,
-                quarantine: q.clone(),
-                raw: event.raw.clone(),
-                rows_in: v.rows_in,
-                rows_quarantined: v.quarantined.len() as u64,
-                ratio: v.quarantined_ratio(),
-                held: v.held,
-                reasons: v.reason_counts.clone(),
-                liters_affected: v.liters_affected,
-                cost_affected: v.cost_affected,
-                samples: v.samples(),
-                revision: event.revision,
-                backfill: event.backfill,
-            };
+            let payload = v.quarantined_event(day, q.clone(), event.raw.clone(), event.revision, event.backfill);
             events.push(Envelope::wrap(
                 &source,
                 &PintaEvent::RowsQuarantinedV1(payload),
@@ -247,18 +231,14 @@ impl Validator {
         }
         match curated {
             Some(c) => {
-                let payload = ProductionPublishedV1 {
-                    production_date: day,
-                    curated: c.clone(),
-                    quarantine: quarantine.cloned(),
-                    raw: event.raw.clone(),
-                    rows_in: v.rows_in,
-                    rows_curated: v.curated.len() as u64,
-                    rows_quarantined: v.quarantined.len() as u64,
-                    kpis: v.kpis.clone(),
-                    revision: event.revision,
-                    backfill: event.backfill,
-                };
+                let payload = v.published_event(
+                    day,
+                    c.clone(),
+                    quarantine.cloned(),
+                    event.raw.clone(),
+                    event.revision,
+                    event.backfill,
+                );
                 events.push(Envelope::wrap(
                     &source,
                     &PintaEvent::ProductionPublishedV1(payload),

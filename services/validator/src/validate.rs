@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use pinta_contracts::ReasonCode;
 use pinta_contracts::catalog::Catalog;
-use pinta_contracts::events::{DayKpis, QuarantineSample};
+use pinta_contracts::events::{DayKpis, ObjectRef, ProductionPublishedV1, QuarantineSample, RowsQuarantinedV1};
 use pinta_contracts::tables::{COL_COST, COL_DATE, COL_OPERATOR, COL_PAINT, COL_QUANTITY, COL_UNIT_COST};
 
 use crate::rules::RuleSet;
@@ -120,6 +120,56 @@ impl Validation {
         let failed = self.quarantined.iter().filter(|q| q.reasons != [ReasonCode::DayHeld]);
         let held = self.quarantined.iter().filter(|q| q.reasons == [ReasonCode::DayHeld]);
         failed.chain(held).take(MAX_SAMPLES).map(QuarantinedRow::sample).collect()
+    }
+
+    /// The `rows.quarantined.v1` payload of this verdict, for the written quarantine file.
+    pub fn quarantined_event(
+        &self,
+        day: NaiveDate,
+        quarantine: ObjectRef,
+        raw: ObjectRef,
+        revision: u32,
+        backfill: bool,
+    ) -> RowsQuarantinedV1 {
+        RowsQuarantinedV1 {
+            production_date: day,
+            quarantine,
+            raw,
+            rows_in: self.rows_in,
+            rows_quarantined: self.quarantined.len() as u64,
+            ratio: self.quarantined_ratio(),
+            held: self.held,
+            reasons: self.reason_counts.clone(),
+            liters_affected: self.liters_affected,
+            cost_affected: self.cost_affected,
+            samples: self.samples(),
+            revision,
+            backfill,
+        }
+    }
+
+    /// The `production.published.v1` payload of this verdict, for the written curated file.
+    pub fn published_event(
+        &self,
+        day: NaiveDate,
+        curated: ObjectRef,
+        quarantine: Option<ObjectRef>,
+        raw: ObjectRef,
+        revision: u32,
+        backfill: bool,
+    ) -> ProductionPublishedV1 {
+        ProductionPublishedV1 {
+            production_date: day,
+            curated,
+            quarantine,
+            raw,
+            rows_in: self.rows_in,
+            rows_curated: self.curated.len() as u64,
+            rows_quarantined: self.quarantined.len() as u64,
+            kpis: self.kpis.clone(),
+            revision,
+            backfill,
+        }
     }
 }
 
