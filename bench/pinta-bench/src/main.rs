@@ -23,7 +23,7 @@ use chrono::{NaiveDate, Utc};
 use pinta_contracts::catalog::Catalog;
 use pinta_contracts::events::{ObjectRef, PipelineFailedV1, ProductionExtractedV1, ProductionTransformedV1};
 use pinta_contracts::{Envelope, FailureCode, PintaEvent, Stage, layout, sha256_hex};
-use pinta_validator::{RuleSet, read_staging, validate, write_curated_parquet, write_quarantine_parquet};
+use pinta_validator::{RuleSet, read_staging, validate_staging};
 use serde_json::json;
 
 fn main() -> anyhow::Result<()> {
@@ -92,7 +92,9 @@ fn run_transform(csv: &Path) -> anyhow::Result<(pinta_transformer::TransformStat
     Ok((stats, staging))
 }
 
-/// The validator's core: staging bytes → verdicts → the two Parquet files written into `out_dir`.
+/// The validator's core: staging bytes → verdicts → the two Parquet files written into `out_dir`, the
+/// way the Lambda does it ([`validate_staging`]: two passes over the staging batches, outputs encoded as
+/// rows are routed).
 fn run_validate(
     staging: &[u8],
     catalog: Option<&Catalog>,
@@ -100,32 +102,25 @@ fn run_validate(
     out_dir: &Path,
 ) -> anyhow::Result<(serde_json::Value, f64, f64)> {
     let t = Instant::now();
-    let rows = read_staging(staging).context("reading the staging file")?;
-    let v = validate(&rows, day, catalog, &RuleSet::default(), Utc::now());
-    drop(rows);
-    if !v.is_conserved() {
-        bail!(
-            "rows not conserved: {} in, {} curated, {} quarantined",
-            v.rows_in,
-            v.curated.len(),
-            v.quarantined.len()
-        );
+    let v = validate_staging(staging, day, catalog, &RuleSet::default(), Utc::now(), Vec::new(), Vec::new())
+        .context("validating the staging file")?;
+    let s = &v.summary;
+    if !s.is_conserved() {
+        bail!("rows not conserved: {} in, {} curated, {} quarantined", s.rows_in, s.rows_curated, s.rows_quarantined);
     }
     let rules_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let curated = write_curated_parquet(&v.curated).context("writing the curated Parquet")?;
-    let quarantine = write_quarantine_parquet(&v.quarantined).context("writing the quarantine Parquet")?;
-    write(&out_dir.join("curated.parquet"), &curated)?;
-    write(&out_dir.join("quarantine.parquet"), &quarantine)?;
+    write(&out_dir.join("curated.parquet"), &v.curated)?;
+    write(&out_dir.join("quarantine.parquet"), &v.quarantine)?;
     let write_s = t.elapsed().as_secs_f64();
     let counts = json!({
-        "rows_in": v.rows_in,
-        "rows_curated": v.curated.len(),
-        "rows_quarantined": v.quarantined.len(),
-        "held": v.held,
-        "curated_bytes": curated.len(),
-        "quarantine_bytes": quarantine.len(),
+        "rows_in": s.rows_in,
+        "rows_curated": s.rows_curated,
+        "rows_quarantined": s.rows_quarantined,
+        "held": s.held,
+        "curated_bytes": v.curated.len(),
+        "quarantine_bytes": v.quarantine.len(),
     });
     Ok((counts, rules_s, write_s))
 }
@@ -149,7 +144,7 @@ fn all(csv: &Path, catalog: &str, day: &str, out_dir: &Path) -> anyhow::Result<s
         "input_bytes": stats.input_bytes,
         "work_wall_s": total_s,
         "work_cpu_s": cpu_seconds().zip(cpu0).map(|(b, a)| b - a),
-        "phases_s": { "transform": transform_s, "read_staging_and_rules": rules_s, "write_parquet": write_s },
+        "phases_s": { "transform": transform_s, "validate_and_encode": rules_s, "write_files": write_s },
     }))
 }
 

@@ -2,6 +2,7 @@
 //! ([`pinta_contracts::tables::staging::schema`]). Reads through `std::io::Read`, hashes the input as
 //! it goes, and writes one Arrow batch per [`BATCH_ROWS`] rows; the file is never held whole.
 
+use std::borrow::Cow;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
@@ -166,14 +167,14 @@ pub fn transform<R: Read, W: Write>(input: R, out: W) -> Result<TransformStats, 
         stats.blank_lines += skipped;
         let line = before + skipped;
 
-        let cells: Vec<String> = record.iter().map(|f| trim_cell(&encoding.decode(f)).to_owned()).collect();
-        if cells.iter().all(String::is_empty) && cells.len() <= 1 {
+        if record.len() <= 1 && record.get(0).is_none_or(|f| trim_cell(&encoding.decode(f)).is_empty()) {
             stats.blank_lines += 1;
             continue;
         }
         let columns = match &layout {
             Some(l) => l,
             None => {
+                let cells: Vec<String> = record.iter().map(|f| trim_cell(&encoding.decode(f)).to_owned()).collect();
                 let header = ColumnLayout::from_header(&cells);
                 if header.recognised() >= 3 {
                     layout = Some(header);
@@ -182,7 +183,7 @@ pub fn transform<R: Read, W: Write>(input: R, out: W) -> Result<TransformStats, 
                 layout.insert(ColumnLayout::canonical())
             }
         };
-        let row = Row::parse(columns, &cells, line, style);
+        let row = Row::parse(columns, &record, encoding, line, style);
         stats.rows += 1;
         if !row.errors.is_empty() {
             stats.rows_with_cell_errors += 1;
@@ -190,7 +191,7 @@ pub fn transform<R: Read, W: Write>(input: R, out: W) -> Result<TransformStats, 
         if row.cost_computed {
             stats.rows_with_computed_cost += 1;
         }
-        batch.push(row);
+        batch.push(&row);
         flush_if_full(&mut batch, &mut writer)?;
     }
     if batch.len() > 0 {
@@ -279,40 +280,51 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
-/// One parsed data record.
+/// One parsed data record; the text cells borrow from the CSV record unless they had to be re-encoded.
 #[derive(Debug)]
-struct Row {
+struct Row<'a> {
     line: u64,
     date: Option<i64>,
-    date_raw: Option<String>,
-    paint: Option<String>,
-    paint_raw: Option<String>,
+    date_raw: Option<Cow<'a, str>>,
+    paint_raw: Option<Cow<'a, str>>,
     quantity: Option<i64>,
-    quantity_raw: Option<String>,
+    quantity_raw: Option<Cow<'a, str>>,
     unit_cost: Option<f64>,
-    unit_cost_raw: Option<String>,
+    unit_cost_raw: Option<Cow<'a, str>>,
     cost: Option<f64>,
-    cost_raw: Option<String>,
-    operator: Option<String>,
-    operator_raw: Option<String>,
+    cost_raw: Option<Cow<'a, str>>,
+    operator_raw: Option<Cow<'a, str>>,
     cost_computed: bool,
     /// Sorted in [`ReasonCode`] declaration order.
     errors: Vec<ReasonCode>,
 }
 
-impl Row {
-    fn parse(layout: &ColumnLayout, cells: &[String], line: u64, style: DecimalStyle) -> Row {
-        let raw = |f: ProductionField| layout.position(f).and_then(|i| cells.get(i)).cloned();
+/// A cell's text, trimmed (see [`trim_cell`]), borrowed from the record when it is valid UTF-8.
+fn cell<'a>(record: &'a csv::ByteRecord, index: Option<usize>, encoding: TextEncoding) -> Option<Cow<'a, str>> {
+    let bytes = record.get(index?)?;
+    Some(match encoding.decode(bytes) {
+        Cow::Borrowed(text) => Cow::Borrowed(trim_cell(text)),
+        Cow::Owned(text) => Cow::Owned(trim_cell(&text).to_owned()),
+    })
+}
+
+impl<'a> Row<'a> {
+    fn parse(
+        layout: &ColumnLayout,
+        record: &'a csv::ByteRecord,
+        encoding: TextEncoding,
+        line: u64,
+        style: DecimalStyle,
+    ) -> Row<'a> {
+        let raw = |f: ProductionField| cell(record, layout.position(f), encoding);
         let mut errors = Vec::new();
-        if cells.len() != layout.width {
+        if record.len() != layout.width {
             errors.push(ReasonCode::MalformedLine);
         }
         let date_raw = raw(ProductionField::Date);
         let quantity_raw = raw(ProductionField::Quantity);
         let unit_cost_raw = raw(ProductionField::UnitCost);
         let cost_raw = raw(ProductionField::Cost);
-        let paint_raw = raw(ProductionField::PaintType);
-        let operator_raw = raw(ProductionField::Operator);
 
         let date = typed(&date_raw, ReasonCode::UnparseableDate, &mut errors, |s| {
             parse_timestamp(s).map(|t| t.and_utc().timestamp_micros())
@@ -332,26 +344,43 @@ impl Row {
         Row {
             line,
             date,
-            paint: paint_raw.clone().filter(|s| !s.is_empty()),
-            paint_raw,
             date_raw,
+            paint_raw: raw(ProductionField::PaintType),
             quantity,
             quantity_raw,
             unit_cost,
             unit_cost_raw,
             cost,
             cost_raw,
-            operator: operator_raw.clone().filter(|s| !s.is_empty()),
-            operator_raw,
+            operator_raw: raw(ProductionField::Operator),
             cost_computed,
             errors,
+        }
+    }
+
+    /// A record the CSV reader could not split into cells: every cell unknown, `MALFORMED_LINE`.
+    fn unreadable(line: u64) -> Row<'static> {
+        Row {
+            line,
+            date: None,
+            date_raw: None,
+            paint_raw: None,
+            quantity: None,
+            quantity_raw: None,
+            unit_cost: None,
+            unit_cost_raw: None,
+            cost: None,
+            cost_raw: None,
+            operator_raw: None,
+            cost_computed: false,
+            errors: vec![ReasonCode::MalformedLine],
         }
     }
 }
 
 /// Parses a present, non-empty cell; records `code` when it cannot be parsed.
 fn typed<T>(
-    raw: &Option<String>,
+    raw: &Option<Cow<'_, str>>,
     code: ReasonCode,
     errors: &mut Vec<ReasonCode>,
     parse: impl Fn(&str) -> Option<T>,
@@ -416,45 +445,39 @@ impl BatchBuilder {
         self.rows
     }
 
-    fn push(&mut self, row: Row) {
+    fn push(&mut self, row: &Row<'_>) {
+        // The typed text of a string column is its trimmed text, null when empty.
+        fn text<'s>(c: &'s Option<Cow<'_, str>>) -> Option<&'s str> {
+            c.as_deref().filter(|s| !s.is_empty())
+        }
         self.rows += 1;
         self.line.append_value(row.line);
         self.date.append_option(row.date);
-        self.date_raw.append_option(row.date_raw);
-        self.paint.append_option(row.paint);
-        self.paint_raw.append_option(row.paint_raw);
+        self.date_raw.append_option(row.date_raw.as_deref());
+        self.paint.append_option(text(&row.paint_raw));
+        self.paint_raw.append_option(row.paint_raw.as_deref());
         self.quantity.append_option(row.quantity);
-        self.quantity_raw.append_option(row.quantity_raw);
+        self.quantity_raw.append_option(row.quantity_raw.as_deref());
         self.unit_cost.append_option(row.unit_cost);
-        self.unit_cost_raw.append_option(row.unit_cost_raw);
+        self.unit_cost_raw.append_option(row.unit_cost_raw.as_deref());
         self.cost.append_option(row.cost);
-        self.cost_raw.append_option(row.cost_raw);
-        self.operator.append_option(row.operator);
-        self.operator_raw.append_option(row.operator_raw);
+        self.cost_raw.append_option(row.cost_raw.as_deref());
+        self.operator.append_option(text(&row.operator_raw));
+        self.operator_raw.append_option(row.operator_raw.as_deref());
         self.cost_computed.append_value(row.cost_computed);
-        let codes: Vec<&str> = row.errors.iter().map(|c| c.as_str()).collect();
-        self.cell_errors.append_value(codes.join(","));
+        match row.errors.as_slice() {
+            [] => self.cell_errors.append_value(""),
+            [one] => self.cell_errors.append_value(one.as_str()),
+            many => {
+                let codes: Vec<&str> = many.iter().map(|c| c.as_str()).collect();
+                self.cell_errors.append_value(codes.join(","));
+            }
+        }
     }
 
     /// A record the CSV reader could not split into cells: every cell unknown, `MALFORMED_LINE`.
     fn push_unreadable(&mut self, line: u64) {
-        self.push(Row {
-            line,
-            date: None,
-            date_raw: None,
-            paint: None,
-            paint_raw: None,
-            quantity: None,
-            quantity_raw: None,
-            unit_cost: None,
-            unit_cost_raw: None,
-            cost: None,
-            cost_raw: None,
-            operator: None,
-            operator_raw: None,
-            cost_computed: false,
-            errors: vec![ReasonCode::MalformedLine],
-        });
+        self.push(&Row::unreadable(line));
     }
 
     /// Takes the accumulated rows as a record batch and starts a new one.

@@ -30,7 +30,13 @@ fn is_space(c: char) -> bool {
 /// when it is the file's decimal mark (`,` in a `;` file, `.` otherwise), and otherwise groups
 /// thousands only when exactly three digits follow it. Thousands groups must be well formed.
 pub fn parse_number(text: &str, style: DecimalStyle) -> Option<f64> {
-    let mut s = trim_cell(text);
+    let s = trim_cell(text);
+    plain_decimal(s, style).or_else(|| general_number(s, style))
+}
+
+/// [`parse_number`]'s rules in full, on trimmed text.
+fn general_number(text: &str, style: DecimalStyle) -> Option<f64> {
+    let mut s = text;
     let mut negative = false;
     let mut currency = false;
     loop {
@@ -115,6 +121,39 @@ pub fn parse_number(text: &str, style: DecimalStyle) -> Option<f64> {
     Some(if negative { -value } else { value })
 }
 
+/// The common case, without allocating: digits with at most one separator, which is the file's
+/// decimal mark (`1500`, `12.5` in a `,` file, `12,5` in a `;` file). Anything else is `None` and
+/// goes through the general rules, which give the same value for these forms.
+fn plain_decimal(s: &str, style: DecimalStyle) -> Option<f64> {
+    let mark = if style == DecimalStyle::Comma { b',' } else { b'.' };
+    let bytes = s.as_bytes();
+    if bytes.is_empty() || bytes.len() > 40 {
+        return None;
+    }
+    let mut separator = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == mark && separator.is_none() {
+            separator = Some(i);
+        } else if !b.is_ascii_digit() {
+            return None;
+        }
+    }
+    let value: f64 = match separator {
+        None => s.parse().ok()?,
+        // At least one digit besides the mark.
+        Some(_) if bytes.len() == 1 => return None,
+        Some(_) if mark == b'.' => s.parse().ok()?,
+        Some(i) => {
+            let mut buf = [0u8; 40];
+            let copy = buf.get_mut(..bytes.len())?;
+            copy.copy_from_slice(bytes);
+            *copy.get_mut(i)? = b'.';
+            std::str::from_utf8(copy).ok()?.parse().ok()?
+        }
+    };
+    value.is_finite().then_some(value)
+}
+
 /// Largest magnitude an `f64` holds exactly as an integer (2^53).
 const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
 
@@ -146,6 +185,11 @@ const DATE_FORMATS: &[&str] = &["%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y"];
 /// `DD/MM/YYYY` or `DD-MM-YYYY`, optionally with `HH:MM[:SS[.fff]]`.
 pub fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
     let s = trim_cell(text);
+    iso_seconds(s).or_else(|| general_timestamp(s))
+}
+
+/// [`parse_timestamp`]'s formats in full, on trimmed text.
+fn general_timestamp(s: &str) -> Option<NaiveDateTime> {
     if s.is_empty() || s.len() > 40 || !has_four_digit_year(s) {
         return None;
     }
@@ -160,6 +204,20 @@ pub fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
         }
     }
     None
+}
+
+/// The common case, without chrono's format interpreter: exactly `YYYY-MM-DD HH:MM:SS`, a valid date
+/// and time. Anything else (including leap seconds) is `None` and goes through the general formats.
+fn iso_seconds(s: &str) -> Option<NaiveDateTime> {
+    let b = s.as_bytes();
+    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        b.get(range)?.iter().try_fold(0u32, |n, &d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')))
+    };
+    let date = NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)?;
+    date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)
 }
 
 /// The date part (before a space or `T`) has three numeric components, the year first or last
@@ -204,6 +262,36 @@ mod tests {
         assert_eq!(parse_number(",5", Comma), Some(0.5));
         for bad in ["", "$", "abc", "12a", "1.2.3,4,5", "1,23,456.7", "1e5", "--1", "1.234.56", ".", "12 5", "NaN"] {
             assert_eq!(parse_number(bad, Point), None, "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The allocation-free fast path gives exactly what the general rules give, whenever it answers.
+        #[test]
+        fn plain_decimals_agree_with_the_general_rules(
+            int in "[0-9]{0,18}",
+            frac in proptest::option::of("[0-9]{0,8}"),
+            comma in proptest::bool::ANY,
+        ) {
+            let style = if comma { Comma } else { Point };
+            let mark = if comma { "," } else { "." };
+            let text = match &frac { Some(f) => format!("{int}{mark}{f}"), None => int.clone() };
+            let fast = plain_decimal(&text, style);
+            proptest::prop_assert_eq!(fast, general_number(&text, style), "{:?}", text);
+            if int.chars().chain(frac.iter().flat_map(|f| f.chars())).next().is_some() {
+                proptest::prop_assert!(fast.is_some(), "fast path declined {:?}", text);
+            }
+        }
+
+        #[test]
+        fn iso_timestamps_agree_with_chrono(y in 0u32..10000, mo in 0u32..14, d in 0u32..33, h in 0u32..25, mi in 0u32..61, se in 0u32..62) {
+            let text = format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{se:02}");
+            let fast = iso_seconds(&text);
+            let chrono = NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S%.f").ok();
+            if fast.is_some() {
+                proptest::prop_assert_eq!(fast, chrono, "{}", text);
+            }
+            proptest::prop_assert_eq!(parse_timestamp(&text), general_timestamp(&text), "{}", text);
         }
     }
 

@@ -22,10 +22,9 @@ use pinta_platform::ports::{Clock, EventPublisher, ObjectStore, ObjectStoreExt, 
 use pinta_platform::runner::{EventHandler, HandlerContext, HandlerError, source_of};
 
 use crate::error::ValidatorError;
-use crate::output::{write_curated_parquet, write_quarantine_parquet};
 use crate::rules::RuleSet;
-use crate::staging::read_staging;
-use crate::validate::{Validation, validate};
+use crate::stream::{StreamError, validate_staging};
+use crate::validate::DaySummary;
 
 /// The validator service.
 #[derive(Debug, Clone)]
@@ -74,9 +73,6 @@ impl Validator {
         if found != event.staging.sha256 {
             return Err(ValidatorError::StagingChecksum { object: event.staging.clone(), found });
         }
-        let rows = read_staging(&staging_bytes)
-            .map_err(|source| ValidatorError::UnreadableStaging { object: event.staging.clone(), source })?;
-
         let catalog = match &event.catalog {
             Some(object) => Some(self.read_catalog(object).await?),
             None => None,
@@ -96,12 +92,20 @@ impl Validator {
         let supersedes = event.revision > 1 && current.as_ref().is_none_or(|r| event.revision > r.revision);
 
         let now = self.clock.now();
-        let v = validate(&rows, day, catalog.as_ref(), &self.rules, now);
-        if !v.is_conserved() || v.rows_in != rows.len() as u64 {
+        let streamed = validate_staging(&staging_bytes, day, catalog.as_ref(), &self.rules, now, Vec::new(), Vec::new())
+            .map_err(|e| match e {
+                StreamError::Staging { source } => {
+                    ValidatorError::UnreadableStaging { object: event.staging.clone(), source }
+                }
+                StreamError::Output { source } => ValidatorError::Output { source },
+            })?;
+        drop(staging_bytes);
+        let v = streamed.summary;
+        if !v.is_conserved() {
             return Err(ValidatorError::RowsNotConserved {
-                rows_in: rows.len() as u64,
-                curated: v.curated.len() as u64,
-                quarantined: v.quarantined.len() as u64,
+                rows_in: v.rows_in,
+                curated: v.rows_curated,
+                quarantined: v.rows_quarantined,
             });
         }
         if v.rows_in != event.rows {
@@ -109,18 +113,13 @@ impl Validator {
         }
 
         // Outputs.
-        let quarantine = if v.quarantined.is_empty() {
+        let quarantine = if v.rows_quarantined == 0 {
             None
         } else {
-            let bytes = write_quarantine_parquet(&v.quarantined).map_err(|source| ValidatorError::Output { source })?;
-            Some(self.put(&layout::quarantine_key(day), bytes, supersedes).await?)
+            Some(self.put(&layout::quarantine_key(day), streamed.quarantine, supersedes).await?)
         };
-        let curated = if v.held {
-            None
-        } else {
-            let bytes = write_curated_parquet(&v.curated).map_err(|source| ValidatorError::Output { source })?;
-            Some(self.put(&layout::curated_key(day), bytes, supersedes).await?)
-        };
+        let curated =
+            if v.held { None } else { Some(self.put(&layout::curated_key(day), streamed.curated, supersedes).await?) };
         if supersedes {
             // An output the previous version had and this one has not is removed (a copy is kept).
             for (key, present) in
@@ -151,8 +150,8 @@ impl Validator {
             curated,
             quarantine,
             rows_in: v.rows_in,
-            rows_curated: v.curated.len() as u64,
-            rows_quarantined: v.quarantined.len() as u64,
+            rows_curated: v.rows_curated,
+            rows_quarantined: v.rows_quarantined,
             event_ids: events.iter().map(|e| e.id.clone()).collect(),
             completed_at: now,
             revision: event.revision,
@@ -206,7 +205,7 @@ impl Validator {
         &self,
         event: &ProductionTransformedV1,
         ctx: &HandlerContext,
-        v: &Validation,
+        v: &DaySummary,
         curated: Option<&ObjectRef>,
         quarantine: Option<&ObjectRef>,
         now: chrono::DateTime<chrono::Utc>,

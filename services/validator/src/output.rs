@@ -66,11 +66,22 @@ pub fn write_quarantine_parquet(rows: &[QuarantinedRow]) -> Result<Vec<u8>, Outp
     write_parquet(quarantine_schema(), quarantine_batch(rows)?)
 }
 
+/// Rows per Parquet row group: bounds what the encoder holds before it writes a group out (a 1M-row
+/// day is 8 groups; readers see one file either way).
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Snappy, [`ROW_GROUP_ROWS`], nothing run-dependent: the same rows give the same bytes.
+pub(crate) fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .build()
+}
+
 fn write_parquet(schema: SchemaRef, batch: RecordBatch) -> Result<Vec<u8>, OutputError> {
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
     let mut out = Vec::new();
-    let mut writer =
-        ArrowWriter::try_new(&mut out, schema, Some(props)).map_err(|source| OutputError::Parquet { source })?;
+    let mut writer = ArrowWriter::try_new(&mut out, schema, Some(writer_properties()))
+        .map_err(|source| OutputError::Parquet { source })?;
     if batch.num_rows() > 0 {
         writer.write(&batch).map_err(|source| OutputError::Parquet { source })?;
     }

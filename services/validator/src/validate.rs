@@ -1,7 +1,9 @@
 //! The rules themselves: pure logic from staging rows to a [`Validation`] (per-row reasons, curated and
 //! quarantined rows, KPIs, the held decision). No I/O, so the historical backfill can reuse it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use pinta_contracts::ReasonCode;
@@ -10,7 +12,7 @@ use pinta_contracts::events::{DayKpis, ObjectRef, ProductionPublishedV1, Quarant
 use pinta_contracts::tables::{COL_COST, COL_DATE, COL_OPERATOR, COL_PAINT, COL_QUANTITY, COL_UNIT_COST};
 
 use crate::rules::RuleSet;
-use crate::staging::StagingRow;
+use crate::staging::{RowView, StagingRow};
 
 /// How many sample rows a `rows.quarantined.v1` event carries.
 pub const MAX_SAMPLES: usize = 5;
@@ -50,14 +52,19 @@ impl QuarantinedRow {
 
     /// A sample for an event: the original values by curated column name.
     pub fn sample(&self) -> QuarantineSample {
-        let names = [COL_DATE, COL_PAINT, COL_QUANTITY, COL_UNIT_COST, COL_COST, COL_OPERATOR];
-        let values = names
-            .iter()
-            .zip(self.raw.iter())
-            .filter_map(|(n, v)| v.as_ref().map(|v| ((*n).to_owned(), v.clone())))
-            .collect();
-        QuarantineSample { line: self.line, reasons: self.reasons.clone(), values }
+        sample_of(self.line, &self.reasons, self.raw.each_ref().map(|c| c.as_deref()))
     }
+}
+
+/// A quarantined row as an event sample: the original values by curated column name.
+pub(crate) fn sample_of(line: u64, reasons: &[ReasonCode], raw: [Option<&str>; 6]) -> QuarantineSample {
+    let names = [COL_DATE, COL_PAINT, COL_QUANTITY, COL_UNIT_COST, COL_COST, COL_OPERATOR];
+    let values = names
+        .iter()
+        .zip(raw)
+        .filter_map(|(n, v)| v.map(|v| ((*n).to_owned(), v.to_owned())))
+        .collect();
+    QuarantineSample { line, reasons: reasons.to_vec(), values }
 }
 
 /// The verdict on one input row, before any hold.
@@ -122,6 +129,89 @@ impl Validation {
         failed.chain(held).take(MAX_SAMPLES).map(QuarantinedRow::sample).collect()
     }
 
+    /// The figures the events and the day record carry.
+    pub fn summary(&self) -> DaySummary {
+        DaySummary {
+            day: self.day,
+            rows_in: self.rows_in,
+            rows_curated: self.curated.len() as u64,
+            rows_quarantined: self.quarantined.len() as u64,
+            rows_failed: self.rows_failed,
+            failed_ratio: self.failed_ratio,
+            held: self.held,
+            kpis: self.kpis.clone(),
+            reason_counts: self.reason_counts.clone(),
+            liters_affected: self.liters_affected,
+            cost_affected: self.cost_affected,
+            samples: self.samples(),
+        }
+    }
+
+    /// The `rows.quarantined.v1` payload of this verdict (see [`DaySummary::quarantined_event`]).
+    pub fn quarantined_event(
+        &self,
+        day: NaiveDate,
+        quarantine: ObjectRef,
+        raw: ObjectRef,
+        revision: u32,
+        backfill: bool,
+    ) -> RowsQuarantinedV1 {
+        self.summary().quarantined_event(day, quarantine, raw, revision, backfill)
+    }
+
+    /// The `production.published.v1` payload of this verdict (see [`DaySummary::published_event`]).
+    pub fn published_event(
+        &self,
+        day: NaiveDate,
+        curated: ObjectRef,
+        quarantine: Option<ObjectRef>,
+        raw: ObjectRef,
+        revision: u32,
+        backfill: bool,
+    ) -> ProductionPublishedV1 {
+        self.summary().published_event(day, curated, quarantine, raw, revision, backfill)
+    }
+}
+
+/// What was decided about a day, without the rows: counts, the hold, KPIs, the quarantine's impact
+/// and a few sample rows. Both the in-memory [`validate()`] and the streaming
+/// [`validate_staging`](crate::stream::validate_staging) give one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaySummary {
+    pub day: NaiveDate,
+    pub rows_in: u64,
+    /// Rows in the curated file (0 when held).
+    pub rows_curated: u64,
+    /// Rows in the quarantine file.
+    pub rows_quarantined: u64,
+    /// Rows that failed at least one rule.
+    pub rows_failed: u64,
+    /// `rows_failed / rows_in` (0 for an empty day).
+    pub failed_ratio: f64,
+    pub held: bool,
+    /// KPIs of the curated rows.
+    pub kpis: DayKpis,
+    /// Quarantined rows per reason (a row with two reasons counts under both).
+    pub reason_counts: BTreeMap<ReasonCode, u64>,
+    /// Sum of readable quantities of quarantined rows.
+    pub liters_affected: i64,
+    /// Sum of readable (finite) costs of quarantined rows.
+    pub cost_affected: f64,
+    /// Up to [`MAX_SAMPLES`] quarantined rows, rows that failed a rule first.
+    pub samples: Vec<QuarantineSample>,
+}
+
+impl DaySummary {
+    /// Every input row is in exactly one output.
+    pub fn is_conserved(&self) -> bool {
+        self.rows_curated + self.rows_quarantined == self.rows_in
+    }
+
+    /// `rows.quarantined.v1` ratio: rows in the quarantine file / rows in.
+    pub fn quarantined_ratio(&self) -> f64 {
+        ratio(self.rows_quarantined, self.rows_in)
+    }
+
     /// The `rows.quarantined.v1` payload of this verdict, for the written quarantine file.
     pub fn quarantined_event(
         &self,
@@ -136,13 +226,13 @@ impl Validation {
             quarantine,
             raw,
             rows_in: self.rows_in,
-            rows_quarantined: self.quarantined.len() as u64,
+            rows_quarantined: self.rows_quarantined,
             ratio: self.quarantined_ratio(),
             held: self.held,
             reasons: self.reason_counts.clone(),
             liters_affected: self.liters_affected,
             cost_affected: self.cost_affected,
-            samples: self.samples(),
+            samples: self.samples.clone(),
             revision,
             backfill,
         }
@@ -164,8 +254,8 @@ impl Validation {
             quarantine,
             raw,
             rows_in: self.rows_in,
-            rows_curated: self.curated.len() as u64,
-            rows_quarantined: self.quarantined.len() as u64,
+            rows_curated: self.rows_curated,
+            rows_quarantined: self.rows_quarantined,
             kpis: self.kpis.clone(),
             revision,
             backfill,
@@ -178,13 +268,13 @@ fn ratio(part: u64, whole: u64) -> f64 {
 }
 
 /// Text that means "empty cell": absent, or only whitespace.
-fn blank(s: &Option<String>) -> bool {
-    s.as_deref().is_none_or(|s| s.trim().is_empty())
+fn blank(s: Option<&str>) -> bool {
+    s.is_none_or(|s| s.trim().is_empty())
 }
 
 /// Quotes a raw value for a detail message, shortened.
-fn shown(s: &Option<String>) -> String {
-    let text = s.as_deref().unwrap_or("").trim();
+fn shown(s: Option<&str>) -> String {
+    let text = s.unwrap_or("").trim();
     let mut out: String = text.chars().take(40).collect();
     if text.chars().count() > 40 {
         out.push('…');
@@ -198,15 +288,79 @@ fn fmt_num(v: f64) -> String {
 }
 
 /// The trimmed text value of a string column: the typed value, or the raw text when there is none.
-fn text_value(typed: &Option<String>, raw: &Option<String>) -> Option<String> {
-    typed.as_deref().or(raw.as_deref()).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+fn text_value<'a>(typed: Option<&'a str>, raw: Option<&'a str>) -> Option<&'a str> {
+    typed.or(raw).map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// The duplicate key: the typed values (floats by bit pattern, `-0.0` folded into `0.0`).
-type DupKey = (Option<i64>, Option<String>, Option<i64>, Option<u64>, Option<u64>, Option<String>);
+/// Rows already seen, by duplicate key: the typed values (floats by bit pattern, `-0.0` folded into
+/// `0.0`), kept as a 128-bit XXH3 digest of the key (collisions are out of reach at any day's size) and
+/// the line that had it first. About 24 bytes a row, instead of the row's strings.
+#[derive(Default)]
+pub(crate) struct DuplicateIndex {
+    first_seen: HashMap<u128, u64, BuildHasherDefault<DigestHasher>>,
+    key: Vec<u8>,
+}
 
-fn float_key(v: Option<f64>) -> Option<u64> {
-    v.map(|f| if f == 0.0 { 0.0f64.to_bits() } else { f.to_bits() })
+impl DuplicateIndex {
+    /// The line of an earlier row with the same key, or `None` (and `row` is remembered).
+    pub(crate) fn earlier(&mut self, row: &RowView<'_>) -> Option<u64> {
+        fn opt<T: Copy>(key: &mut Vec<u8>, v: Option<T>, bytes: impl Fn(T) -> [u8; 8]) {
+            match v {
+                Some(v) => {
+                    key.push(1);
+                    key.extend_from_slice(&bytes(v));
+                }
+                None => key.push(0),
+            }
+        }
+        fn text(key: &mut Vec<u8>, v: Option<&str>) {
+            match v {
+                Some(s) => {
+                    key.push(1);
+                    key.extend_from_slice(&(s.len() as u64).to_le_bytes());
+                    key.extend_from_slice(s.as_bytes());
+                }
+                None => key.push(0),
+            }
+        }
+        let float = |f: f64| if f == 0.0 { 0.0f64.to_bits() } else { f.to_bits() }.to_le_bytes();
+        let k = &mut self.key;
+        k.clear();
+        opt(k, row.date.map(|d| d.and_utc().timestamp_micros()), i64::to_le_bytes);
+        text(k, row.paint_type);
+        opt(k, row.quantity, i64::to_le_bytes);
+        opt(k, row.unit_cost, float);
+        opt(k, row.cost, float);
+        text(k, row.operator);
+        let digest = twox_hash::XxHash3_128::oneshot(k);
+        match self.first_seen.entry(digest) {
+            Entry::Occupied(first) => Some(*first.get()),
+            Entry::Vacant(slot) => {
+                slot.insert(row.line);
+                None
+            }
+        }
+    }
+}
+
+/// Hashes the map's keys, which are already uniformly distributed digests, by folding them.
+#[derive(Default)]
+pub(crate) struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = (v as u64) ^ ((v >> 64) as u64);
+    }
 }
 
 struct Reasons {
@@ -221,103 +375,146 @@ impl Reasons {
     }
 }
 
-/// Judges one row on its own merits (everything except `DUPLICATE_ROW`).
-fn judge(row: &StagingRow, day: NaiveDate, catalog: Option<&Catalog>, rules: &RuleSet, now: DateTime<Utc>) -> Reasons {
-    use ReasonCode::*;
-    let mut r = Reasons { list: Vec::new() };
-
-    // Parse codes found by the transformer.
-    for code in row.cell_errors.split(',').map(str::trim).filter(|c| !c.is_empty()) {
-        match code.parse::<ReasonCode>() {
-            Ok(DayHeld) => {}
-            Ok(c) => {
-                let raw = match c {
-                    UnparseableDate => Some(&row.date_raw),
-                    UnparseableQuantity => Some(&row.quantity_raw),
-                    UnparseableUnitCost => Some(&row.unit_cost_raw),
-                    UnparseableCost => Some(&row.cost_raw),
-                    _ => None,
-                };
-                r.add(rules, c, || detail_for(c, raw, row));
-            }
-            Err(e) => {
-                tracing::warn!(line = row.line, error = %e, "ignoring unknown code in staging cell_errors")
-            }
-        }
-    }
-
-    // Required fields: missing = no typed value and no text. A value with text but no typed value is
-    // unparseable (normally already reported by the transformer; reported here if it was not).
-    let required = [
-        (&row.date_raw, row.date.is_some(), MissingDate, Some(UnparseableDate)),
-        (&row.quantity_raw, row.quantity.is_some(), MissingQuantity, Some(UnparseableQuantity)),
-        (&row.unit_cost_raw, row.unit_cost.is_some(), MissingUnitCost, Some(UnparseableUnitCost)),
-    ];
-    for (raw, present, missing, unparseable) in required {
-        if present {
-            continue;
-        }
-        if blank(raw) {
-            r.add(rules, missing, || detail_for(missing, Some(raw), row));
-        } else if let Some(u) = unparseable {
-            r.add(rules, u, || detail_for(u, Some(raw), row));
-        }
-    }
-    if text_value(&row.paint_type, &row.paint_type_raw).is_none() {
-        r.add(rules, MissingPaintType, || detail_for(MissingPaintType, None, row));
-    }
-    if text_value(&row.operator, &row.operator_raw).is_none() {
-        r.add(rules, MissingOperator, || detail_for(MissingOperator, None, row));
-    }
-    if row.cost.is_none() && !row.cost_computed && !blank(&row.cost_raw) {
-        r.add(rules, UnparseableCost, || detail_for(UnparseableCost, Some(&row.cost_raw), row));
-    }
-
-    if let Some(q) = row.quantity.filter(|q| *q < 0) {
-        r.add(rules, NegativeQuantity, || format!("Cantidad negativa ({q})"));
-    }
-    if let Some(u) = row.unit_cost.filter(|u| *u < 0.0) {
-        r.add(rules, NegativeUnitCost, || format!("Costo por litro negativo ({})", fmt_num(u)));
-    }
-
-    if let (Some(q), Some(u), Some(c), false) = (row.quantity, row.unit_cost, row.cost, row.cost_computed) {
-        let expected = q as f64 * u;
-        let tolerance = rules.cost_abs_tolerance.max(rules.cost_rel_tolerance * expected.abs());
-        // NaN anywhere counts as a mismatch.
-        let within = (c - expected).abs() <= tolerance;
-        if !within {
-            r.add(rules, CostMismatch, || {
-                format!("Costo no cuadra ({} ≠ {} × {} = {})", fmt_num(c), q, fmt_num(u), fmt_num(expected))
-            });
-        }
-    }
-
-    if let Some(catalog) = catalog {
-        if let Some(op) = text_value(&row.operator, &row.operator_raw)
-            && !catalog.operators.iter().any(|o| o.name.trim() == op)
-        {
-            r.add(rules, UnknownOperator, || format!("Operador desconocido ({})", shown(&Some(op.clone()))));
-        }
-        if let Some(p) = text_value(&row.paint_type, &row.paint_type_raw)
-            && !catalog.paint_types.iter().any(|c| c.name.trim() == p)
-        {
-            r.add(rules, UnknownPaintType, || format!("Tipo de pintura desconocido ({})", shown(&Some(p.clone()))));
-        }
-    }
-
-    if let Some(date) = row.date {
-        let limit = now.naive_utc() + Duration::minutes(rules.future_tolerance_minutes);
-        let shown_date = date.format("%Y-%m-%d %H:%M:%S");
-        if rules.enabled(FutureDate) && date > limit {
-            r.add(rules, FutureDate, || format!("Fecha en el futuro ({shown_date})"));
-        } else if date.date() != day {
-            r.add(rules, DateOutsideDay, || format!("Fecha fuera del día {day} ({shown_date})"));
-        }
-    }
-    r
+/// The rules of one day, ready to judge rows: the rule set, the catalogue's names and the clock
+/// reading, prepared once.
+pub(crate) struct Judge<'c> {
+    day: NaiveDate,
+    rules: &'c RuleSet,
+    operators: Option<HashSet<&'c str>>,
+    paint_types: Option<HashSet<&'c str>>,
+    future_limit: NaiveDateTime,
 }
 
-fn detail_for(code: ReasonCode, raw: Option<&Option<String>>, row: &StagingRow) -> String {
+impl<'c> Judge<'c> {
+    /// `now` is the clock reading `FUTURE_DATE` is judged against. Without a catalogue the `UNKNOWN_*`
+    /// rules are skipped.
+    pub(crate) fn new(day: NaiveDate, catalog: Option<&'c Catalog>, rules: &'c RuleSet, now: DateTime<Utc>) -> Self {
+        if catalog.is_none() && (rules.rules.unknown_operator.enabled || rules.rules.unknown_paint_type.enabled) {
+            tracing::warn!(%day, "no catalogue for this day: UNKNOWN_OPERATOR / UNKNOWN_PAINT_TYPE not checked");
+        }
+        Judge {
+            day,
+            rules,
+            operators: catalog.map(|c| c.operators.iter().map(|o| o.name.trim()).collect()),
+            paint_types: catalog.map(|c| c.paint_types.iter().map(|p| p.name.trim()).collect()),
+            future_limit: now.naive_utc() + Duration::minutes(rules.future_tolerance_minutes),
+        }
+    }
+
+    /// The verdict on one row: its own merits, then `DUPLICATE_ROW` against the rows `seen` before.
+    pub(crate) fn verdict(&self, row: &RowView<'_>, seen: &mut DuplicateIndex) -> RowVerdict {
+        let mut reasons = self.judge(row);
+        if let Some(first) = seen.earlier(row) {
+            reasons.add(self.rules, ReasonCode::DuplicateRow, || format!("Fila duplicada de la línea {first}"));
+        }
+        let mut list = reasons.list;
+        list.sort_by_key(|(c, _)| *c);
+        RowVerdict {
+            line: row.line,
+            reasons: list.iter().map(|(c, _)| *c).collect(),
+            details: list.into_iter().map(|(_, d)| d).collect(),
+        }
+    }
+
+    /// Judges one row on its own merits (everything except `DUPLICATE_ROW`).
+    fn judge(&self, row: &RowView<'_>) -> Reasons {
+        use ReasonCode::*;
+        let rules = self.rules;
+        let mut r = Reasons { list: Vec::new() };
+
+        // Parse codes found by the transformer.
+        for code in row.cell_errors.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            match code.parse::<ReasonCode>() {
+                Ok(DayHeld) => {}
+                Ok(c) => {
+                    let raw = match c {
+                        UnparseableDate => Some(row.date_raw),
+                        UnparseableQuantity => Some(row.quantity_raw),
+                        UnparseableUnitCost => Some(row.unit_cost_raw),
+                        UnparseableCost => Some(row.cost_raw),
+                        _ => None,
+                    };
+                    r.add(rules, c, || detail_for(c, raw, row));
+                }
+                Err(e) => {
+                    tracing::warn!(line = row.line, error = %e, "ignoring unknown code in staging cell_errors")
+                }
+            }
+        }
+
+        // Required fields: missing = no typed value and no text. A value with text but no typed value is
+        // unparseable (normally already reported by the transformer; reported here if it was not).
+        let required = [
+            (row.date_raw, row.date.is_some(), MissingDate, UnparseableDate),
+            (row.quantity_raw, row.quantity.is_some(), MissingQuantity, UnparseableQuantity),
+            (row.unit_cost_raw, row.unit_cost.is_some(), MissingUnitCost, UnparseableUnitCost),
+        ];
+        for (raw, present, missing, unparseable) in required {
+            if present {
+                continue;
+            }
+            if blank(raw) {
+                r.add(rules, missing, || detail_for(missing, Some(raw), row));
+            } else {
+                r.add(rules, unparseable, || detail_for(unparseable, Some(raw), row));
+            }
+        }
+        let paint = text_value(row.paint_type, row.paint_type_raw);
+        let operator = text_value(row.operator, row.operator_raw);
+        if paint.is_none() {
+            r.add(rules, MissingPaintType, || detail_for(MissingPaintType, None, row));
+        }
+        if operator.is_none() {
+            r.add(rules, MissingOperator, || detail_for(MissingOperator, None, row));
+        }
+        if row.cost.is_none() && !row.cost_computed && !blank(row.cost_raw) {
+            r.add(rules, UnparseableCost, || detail_for(UnparseableCost, Some(row.cost_raw), row));
+        }
+
+        if let Some(q) = row.quantity.filter(|q| *q < 0) {
+            r.add(rules, NegativeQuantity, || format!("Cantidad negativa ({q})"));
+        }
+        if let Some(u) = row.unit_cost.filter(|u| *u < 0.0) {
+            r.add(rules, NegativeUnitCost, || format!("Costo por litro negativo ({})", fmt_num(u)));
+        }
+
+        if let (Some(q), Some(u), Some(c), false) = (row.quantity, row.unit_cost, row.cost, row.cost_computed) {
+            let expected = q as f64 * u;
+            let tolerance = rules.cost_abs_tolerance.max(rules.cost_rel_tolerance * expected.abs());
+            // NaN anywhere counts as a mismatch.
+            let within = (c - expected).abs() <= tolerance;
+            if !within {
+                r.add(rules, CostMismatch, || {
+                    format!("Costo no cuadra ({} ≠ {} × {} = {})", fmt_num(c), q, fmt_num(u), fmt_num(expected))
+                });
+            }
+        }
+
+        if let (Some(known), Some(op)) = (&self.operators, operator)
+            && !known.contains(op)
+        {
+            r.add(rules, UnknownOperator, || format!("Operador desconocido ({})", shown(Some(op))));
+        }
+        if let (Some(known), Some(p)) = (&self.paint_types, paint)
+            && !known.contains(p)
+        {
+            r.add(rules, UnknownPaintType, || format!("Tipo de pintura desconocido ({})", shown(Some(p))));
+        }
+
+        if let Some(date) = row.date {
+            let shown_date = date.format("%Y-%m-%d %H:%M:%S");
+            if rules.enabled(FutureDate) && date > self.future_limit {
+                r.add(rules, FutureDate, || format!("Fecha en el futuro ({shown_date})"));
+            } else if date.date() != self.day {
+                let day = self.day;
+                r.add(rules, DateOutsideDay, || format!("Fecha fuera del día {day} ({shown_date})"));
+            }
+        }
+        r
+    }
+}
+
+fn detail_for(code: ReasonCode, raw: Option<Option<&str>>, row: &RowView<'_>) -> String {
     use ReasonCode::*;
     let raw = raw.map(shown).unwrap_or_default();
     match code {
@@ -335,8 +532,23 @@ fn detail_for(code: ReasonCode, raw: Option<&Option<String>>, row: &StagingRow) 
     }
 }
 
-/// Applies `rules` to the rows of `day`. `now` is the clock reading `FUTURE_DATE` is judged against.
-/// Without a catalogue the `UNKNOWN_*` rules are skipped.
+/// Whether a day with `rows_failed` of `rows_in` failing rows is held back whole.
+pub(crate) fn is_held(rules: &RuleSet, rows_failed: u64, rows_in: u64) -> bool {
+    rows_in >= rules.min_rows_for_threshold && ratio(rows_failed, rows_in) > rules.quarantine_threshold
+}
+
+/// The detail of a good row quarantined because its day was held.
+pub(crate) fn held_detail(rules: &RuleSet, rows_failed: u64, rows_in: u64) -> String {
+    format!(
+        "Día retenido: {rows_failed} de {rows_in} filas con errores ({:.1} % > umbral {:.1} %)",
+        ratio(rows_failed, rows_in) * 100.0,
+        rules.quarantine_threshold * 100.0
+    )
+}
+
+/// Applies `rules` to the rows of `day`, all in memory (quarantine release, tests; the validator
+/// Lambda streams the staging file through [`crate::stream`] with the same [`Judge`]). `now` is the
+/// clock reading `FUTURE_DATE` is judged against. Without a catalogue the `UNKNOWN_*` rules are skipped.
 pub fn validate(
     rows: &[StagingRow],
     day: NaiveDate,
@@ -344,43 +556,14 @@ pub fn validate(
     rules: &RuleSet,
     now: DateTime<Utc>,
 ) -> Validation {
-    if catalog.is_none() && (rules.rules.unknown_operator.enabled || rules.rules.unknown_paint_type.enabled) {
-        tracing::warn!(%day, "no catalogue for this day: UNKNOWN_OPERATOR / UNKNOWN_PAINT_TYPE not checked");
-    }
-    let mut first_seen: HashMap<DupKey, u64> = HashMap::new();
-    let mut verdicts = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut reasons = judge(row, day, catalog, rules, now);
-        let key: DupKey = (
-            row.date.map(|d| d.and_utc().timestamp_micros()),
-            row.paint_type.clone(),
-            row.quantity,
-            float_key(row.unit_cost),
-            float_key(row.cost),
-            row.operator.clone(),
-        );
-        match first_seen.get(&key) {
-            Some(first) => {
-                let first = *first;
-                reasons.add(rules, ReasonCode::DuplicateRow, || format!("Fila duplicada de la línea {first}"));
-            }
-            None => {
-                first_seen.insert(key, row.line);
-            }
-        }
-        let mut list = reasons.list;
-        list.sort_by_key(|(c, _)| *c);
-        verdicts.push(RowVerdict {
-            line: row.line,
-            reasons: list.iter().map(|(c, _)| *c).collect(),
-            details: list.into_iter().map(|(_, d)| d).collect(),
-        });
-    }
+    let judge = Judge::new(day, catalog, rules, now);
+    let mut seen = DuplicateIndex::default();
+    let verdicts: Vec<RowVerdict> = rows.iter().map(|row| judge.verdict(&row.view(), &mut seen)).collect();
 
     let rows_in = rows.len() as u64;
     let rows_failed = verdicts.iter().filter(|v| !v.passed()).count() as u64;
     let failed_ratio = ratio(rows_failed, rows_in);
-    let held = rows_in >= rules.min_rows_for_threshold && failed_ratio > rules.quarantine_threshold;
+    let held = is_held(rules, rows_failed, rows_in);
 
     let mut curated = Vec::new();
     let mut quarantined = Vec::new();
@@ -390,12 +573,7 @@ pub fn validate(
             continue;
         }
         let (reasons, detail) = if verdict.passed() {
-            let detail = format!(
-                "Día retenido: {rows_failed} de {rows_in} filas con errores ({:.1} % > umbral {:.1} %)",
-                failed_ratio * 100.0,
-                rules.quarantine_threshold * 100.0
-            );
-            (vec![ReasonCode::DayHeld], detail)
+            (vec![ReasonCode::DayHeld], held_detail(rules, rows_failed, rows_in))
         } else {
             (verdict.reasons.clone(), verdict.details.join("; "))
         };
@@ -428,15 +606,40 @@ pub fn validate(
     }
 }
 
+/// The curated values of a row that passed: typed values, string values trimmed (the raw text when
+/// the typed one is missing).
+pub(crate) struct CuratedValues<'a> {
+    pub date: Option<NaiveDateTime>,
+    pub paint_type: Option<&'a str>,
+    pub quantity: Option<i64>,
+    pub unit_cost: Option<f64>,
+    pub cost: Option<f64>,
+    pub operator: Option<&'a str>,
+}
+
+impl<'a> CuratedValues<'a> {
+    pub(crate) fn of(row: &RowView<'a>) -> Self {
+        CuratedValues {
+            date: row.date,
+            paint_type: text_value(row.paint_type, row.paint_type_raw),
+            quantity: row.quantity,
+            unit_cost: row.unit_cost,
+            cost: row.cost,
+            operator: text_value(row.operator, row.operator_raw),
+        }
+    }
+}
+
 /// A staging row that passed, in the curated schema's terms (string values trimmed).
 pub fn curated_row(row: &StagingRow) -> CuratedRow {
+    let v = CuratedValues::of(&row.view());
     CuratedRow {
-        date: row.date,
-        paint_type: text_value(&row.paint_type, &row.paint_type_raw),
-        quantity: row.quantity,
-        unit_cost: row.unit_cost,
-        cost: row.cost,
-        operator: text_value(&row.operator, &row.operator_raw),
+        date: v.date,
+        paint_type: v.paint_type.map(str::to_owned),
+        quantity: v.quantity,
+        unit_cost: v.unit_cost,
+        cost: v.cost,
+        operator: v.operator.map(str::to_owned),
     }
 }
 
@@ -444,14 +647,7 @@ pub fn curated_row(row: &StagingRow) -> CuratedRow {
 pub fn quarantined_row(row: &StagingRow, reasons: Vec<ReasonCode>, detail: String) -> QuarantinedRow {
     QuarantinedRow {
         line: row.line,
-        raw: [
-            row.date_raw.clone(),
-            row.paint_type_raw.clone(),
-            row.quantity_raw.clone(),
-            row.unit_cost_raw.clone(),
-            row.cost_raw.clone(),
-            row.operator_raw.clone(),
-        ],
+        raw: row.view().raw_cells().map(|c| c.map(str::to_owned)),
         reasons,
         detail,
         quantity: row.quantity,
@@ -461,14 +657,55 @@ pub fn quarantined_row(row: &StagingRow, reasons: Vec<ReasonCode>, detail: Strin
 
 /// KPI cards of a set of curated rows.
 pub fn kpis_of(curated: &[CuratedRow]) -> DayKpis {
-    let operators: BTreeSet<&str> = curated.iter().filter_map(|r| r.operator.as_deref()).collect();
-    let paints: BTreeSet<&str> = curated.iter().filter_map(|r| r.paint_type.as_deref()).collect();
-    DayKpis {
-        liters: curated.iter().filter_map(|r| r.quantity).fold(0i64, i64::saturating_add),
-        total_cost: curated.iter().filter_map(|r| r.cost).sum(),
-        operators: u32::try_from(operators.len()).unwrap_or(u32::MAX),
-        paint_types: u32::try_from(paints.len()).unwrap_or(u32::MAX),
-        rows: curated.len() as u64,
+    let mut kpis = KpiAccumulator::default();
+    for r in curated {
+        kpis.add(r.quantity, r.cost, r.operator.as_deref(), r.paint_type.as_deref());
+    }
+    kpis.finish()
+}
+
+/// KPI cards accumulated row by row (curated rows only).
+#[derive(Debug)]
+pub(crate) struct KpiAccumulator {
+    liters: i64,
+    total_cost: f64,
+    operators: BTreeSet<String>,
+    paint_types: BTreeSet<String>,
+    rows: u64,
+}
+
+impl Default for KpiAccumulator {
+    fn default() -> Self {
+        // `-0.0`, the value `Iterator::sum` gives for no costs.
+        KpiAccumulator { liters: 0, total_cost: -0.0, operators: BTreeSet::new(), paint_types: BTreeSet::new(), rows: 0 }
+    }
+}
+
+impl KpiAccumulator {
+    pub(crate) fn add(&mut self, quantity: Option<i64>, cost: Option<f64>, operator: Option<&str>, paint: Option<&str>) {
+        if let Some(q) = quantity {
+            self.liters = self.liters.saturating_add(q);
+        }
+        if let Some(c) = cost {
+            self.total_cost += c;
+        }
+        if let Some(o) = operator.filter(|o| !self.operators.contains(*o)) {
+            self.operators.insert(o.to_owned());
+        }
+        if let Some(p) = paint.filter(|p| !self.paint_types.contains(*p)) {
+            self.paint_types.insert(p.to_owned());
+        }
+        self.rows += 1;
+    }
+
+    pub(crate) fn finish(self) -> DayKpis {
+        DayKpis {
+            liters: self.liters,
+            total_cost: self.total_cost,
+            operators: u32::try_from(self.operators.len()).unwrap_or(u32::MAX),
+            paint_types: u32::try_from(self.paint_types.len()).unwrap_or(u32::MAX),
+            rows: self.rows,
+        }
     }
 }
 
