@@ -1,6 +1,6 @@
 """Process measurement shared by the workloads: run a child, collect its CPU from wait4(2), its peak
 RSS (its own VmHWM), its wall time and its JSON result line; machine description and load;
-median/min/max."""
+median/min/max, nearest-rank percentiles."""
 
 import json
 import os
@@ -55,6 +55,14 @@ def stats(values):
     if not values:
         return None
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def percentile(sorted_values, p):
+    """Nearest-rank percentile `p` (0–100) of an ascending list; None when empty."""
+    if not sorted_values:
+        return None
+    k = max(0, min(len(sorted_values) - 1, -(-p * len(sorted_values) // 100) - 1))
+    return sorted_values[int(k)]
 
 
 def load():

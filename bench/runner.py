@@ -2,8 +2,8 @@
 writes `bench/results/<date>-<machine>.json` and regenerates `bench/RESULTS.md` from the newest
 result file. Benchmarks are not tests: nothing here asserts a timing.
 
-Usage: bench/run [--workloads transform,coldstart,query,extractor-scale] [--sizes 10000,100000,1000000] [--runs 3]
-                 [--only pinta,pandas,…] [--report-only]
+Usage: bench/run [--workloads transform,coldstart,query,freshness,fanout,extractor-scale] [--sizes 10000,100000,1000000] [--runs 3]
+                 [--only pinta,pandas,…] [--freshness-days 50] [--fanout-clients 10000] [--report-only]
 """
 
 import argparse
@@ -41,12 +41,15 @@ def versions():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workloads", default="transform,coldstart,query")
+    ap.add_argument("--workloads", default="transform,coldstart,query,freshness,fanout")
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", default="", help="transform workload: only these implementation ids")
     ap.add_argument("--query-rows-per-day", type=int, default=2000)
     ap.add_argument("--query-seconds", type=float, default=10)
+    ap.add_argument("--freshness-days", type=int, default=50, help="freshness: days measured per run and mode")
+    ap.add_argument("--freshness-modes", default="embedded,moto")
+    ap.add_argument("--fanout-clients", type=int, default=10_000)
     ap.add_argument("--report-only", action="store_true", help="regenerate RESULTS.md from the newest result file")
     ap.add_argument("--merge", default="", help="start from the workloads of this earlier result file (the ones run now replace theirs)")
     args = ap.parse_args()
@@ -78,7 +81,9 @@ def main():
             earlier = json.load(f)
         doc["workloads"].update(earlier.get("workloads", {}))
         doc["merged_from"] = {"started_at": earlier.get("started_at"), "finished_at": earlier.get("finished_at"),
-                              "git_commit": earlier.get("git_commit"), "workloads": sorted(earlier.get("workloads", {}))}
+                              "git_commit": earlier.get("git_commit"), "workloads": sorted(earlier.get("workloads", {})),
+                              # That file may itself have been merged: keep the chain.
+                              "merged_from": earlier.get("merged_from")}
     wanted = [w.strip() for w in args.workloads.split(",") if w.strip()]
     name = f"{time.strftime('%Y-%m-%d', time.gmtime())}-{socket.gethostname().split('.')[0] or 'machine'}.json"
     path = os.path.join(HERE, "results", name)
@@ -113,6 +118,16 @@ def main():
 
             doc["workloads"]["query"] = workload_query.run(cache, bins, args.runs, rows_per_day=args.query_rows_per_day,
                                                            seconds=args.query_seconds, log=log)
+        elif w == "freshness":
+            import workload_freshness
+
+            modes = tuple(m for m in args.freshness_modes.split(",") if m)
+            doc["workloads"]["freshness"] = workload_freshness.run(cache, bins, args.runs, days=args.freshness_days,
+                                                                   modes=modes, log=log)
+        elif w == "fanout":
+            import workload_fanout
+
+            doc["workloads"]["fanout"] = workload_fanout.run(cache, bins, args.runs, clients=args.fanout_clients, log=log)
         else:
             raise SystemExit(f"unknown workload {w!r}")
         save()
