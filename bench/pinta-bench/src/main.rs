@@ -3,8 +3,9 @@
 //! of timings and counts on stdout (the runner measures peak RSS and CPU of the whole process itself).
 //!
 //! Commands:
-//! * `all CSV CATALOG DAY OUT_DIR` — transform + validate in one process: CSV → staging (in memory) →
-//!   rules → curated + quarantine Parquet in `OUT_DIR` (what `pinta up` does for one day).
+//! * `all CSV CATALOG DAY OUT_DIR` — transform + validate in one process: CSV → staging (in memory, then
+//!   a file in `OUT_DIR`) → rules → curated + quarantine Parquet in `OUT_DIR` (what `pinta up` does for
+//!   one day, where the staging object is a file too).
 //! * `transform CSV STAGING_OUT` — the transformer Lambda's work alone (CSV streamed in, staging out).
 //! * `validate STAGING CATALOG DAY OUT_DIR` — the validator Lambda's work alone.
 //! * `events DATA_DIR DAY NONCE` — `production.extracted.v1`, `production.transformed.v1` and a
@@ -23,7 +24,7 @@ use chrono::{NaiveDate, Utc};
 use pinta_contracts::catalog::Catalog;
 use pinta_contracts::events::{ObjectRef, PipelineFailedV1, ProductionExtractedV1, ProductionTransformedV1};
 use pinta_contracts::{Envelope, FailureCode, PintaEvent, Stage, layout, sha256_hex};
-use pinta_validator::{RuleSet, read_staging, validate_staging};
+use pinta_validator::{RuleSet, read_staging, validate_staging_file};
 use serde_json::json;
 
 fn main() -> anyhow::Result<()> {
@@ -78,9 +79,7 @@ fn load_catalog(path: &str) -> anyhow::Result<Option<Catalog>> {
         return Ok(None);
     }
     let bytes = std::fs::read(path).with_context(|| format!("reading the catalogue {path}"))?;
-    Ok(Some(
-        serde_json::from_slice(&bytes).with_context(|| format!("parsing the catalogue {path}"))?,
-    ))
+    Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("parsing the catalogue {path}"))?))
 }
 
 /// The transformer's core: CSV streamed from the file, staging Arrow IPC into memory.
@@ -92,17 +91,17 @@ fn run_transform(csv: &Path) -> anyhow::Result<(pinta_transformer::TransformStat
     Ok((stats, staging))
 }
 
-/// The validator's core: staging bytes → verdicts → the two Parquet files written into `out_dir`, the
-/// way the Lambda does it ([`validate_staging`]: two passes over the staging batches, outputs encoded as
-/// rows are routed).
+/// The validator's core, the way its Lambda runs it: the staging file (spooled to local disk by the
+/// handler) read batch by batch ([`validate_staging_file`]), each row routed to the curated or the
+/// quarantine encoder as it is judged; then the two Parquet files written into `out_dir`.
 fn run_validate(
-    staging: &[u8],
+    staging: &Path,
     catalog: Option<&Catalog>,
     day: NaiveDate,
     out_dir: &Path,
 ) -> anyhow::Result<(serde_json::Value, f64, f64)> {
     let t = Instant::now();
-    let v = validate_staging(staging, day, catalog, &RuleSet::default(), Utc::now(), Vec::new(), Vec::new())
+    let v = validate_staging_file(staging, day, catalog, &RuleSet::default(), Utc::now())
         .context("validating the staging file")?;
     let s = &v.summary;
     if !s.is_conserved() {
@@ -135,12 +134,19 @@ fn all(csv: &Path, catalog: &str, day: &str, out_dir: &Path) -> anyhow::Result<s
     let cpu0 = cpu_seconds();
     let start = Instant::now();
     let (stats, staging) = run_transform(csv)?;
+    // The transformer Lambda puts the staging object from memory; the validator's handler spools it to
+    // a local file. Here: written to `out_dir`, then read back batch by batch.
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let staging_path = out_dir.join("staging.arrow");
+    write(&staging_path, &staging)?;
+    let staging_len = staging.len();
+    drop(staging);
     let transform_s = start.elapsed().as_secs_f64();
-    let (counts, rules_s, write_s) = run_validate(&staging, catalog.as_ref(), day, out_dir)?;
+    let (counts, rules_s, write_s) = run_validate(&staging_path, catalog.as_ref(), day, out_dir)?;
     let total_s = start.elapsed().as_secs_f64();
     Ok(json!({
         "counts": counts,
-        "staging_bytes": staging.len(),
+        "staging_bytes": staging_len,
         "input_bytes": stats.input_bytes,
         "work_wall_s": total_s,
         "work_cpu_s": cpu_seconds().zip(cpu0).map(|(b, a)| b - a),
@@ -166,9 +172,7 @@ fn validate_only(staging: &Path, catalog: &str, day: &str, out_dir: &Path) -> an
     let catalog = load_catalog(catalog)?;
     let cpu0 = cpu_seconds();
     let start = Instant::now();
-    // The Lambda holds the staging object in memory (`get_bytes`), so this does too.
-    let bytes = std::fs::read(staging).with_context(|| format!("reading {}", staging.display()))?;
-    let (counts, _, _) = run_validate(&bytes, catalog.as_ref(), day, out_dir)?;
+    let (counts, _, _) = run_validate(staging, catalog.as_ref(), day, out_dir)?;
     Ok(json!({
         "counts": counts,
         "work_wall_s": start.elapsed().as_secs_f64(),
@@ -180,11 +184,7 @@ fn validate_only(staging: &Path, catalog: &str, day: &str, out_dir: &Path) -> an
 fn object(data_dir: &Path, key: &str) -> anyhow::Result<ObjectRef> {
     let path: PathBuf = data_dir.join(key);
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(ObjectRef {
-        key: key.to_owned(),
-        sha256: sha256_hex(&bytes),
-        size: bytes.len() as u64,
-    })
+    Ok(ObjectRef { key: key.to_owned(), sha256: sha256_hex(&bytes), size: bytes.len() as u64 })
 }
 
 /// The single file under `dir` whose name starts with `prefix` and ends with `suffix`.
@@ -212,11 +212,7 @@ fn events(data_dir: &Path, day: &str, nonce: &str) -> anyhow::Result<serde_json:
     let csv_bytes = std::fs::read(data_dir.join(&raw.key)).context("reading the raw CSV")?;
     let staging_bytes = std::fs::read(data_dir.join(&staging.key)).context("reading the staging file")?;
     let rows = read_staging(&staging_bytes).context("reading the staging file")?;
-    let data_rows = csv_bytes
-        .split(|b| *b == b'\n')
-        .skip(1)
-        .filter(|l| !l.is_empty())
-        .count() as u64;
+    let data_rows = csv_bytes.split(|b| *b == b'\n').skip(1).filter(|l| !l.is_empty()).count() as u64;
     let now = Utc::now();
     // Built from JSON so that fields the contracts give serde defaults (added in later versions of a
     // payload) take those defaults here too.

@@ -5,12 +5,15 @@
 use std::borrow::Cow;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::{Scope, ScopedJoinHandle};
 
 use arrow_array::builder::{
     BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder, UInt64Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_ipc::writer::FileWriter;
+use arrow_ipc::CompressionType;
+use arrow_ipc::writer::{FileWriter, IpcWriteOptions};
 use arrow_schema::{ArrowError, SchemaRef};
 use pinta_contracts::ReasonCode;
 use pinta_contracts::tables::staging;
@@ -88,7 +91,7 @@ impl TransformError {
 ///
 /// Bad cells are marked, never dropped: the typed column is null, the `_raw` column keeps the text
 /// and `cell_errors` names the problem. Every non-blank data record yields exactly one row.
-pub fn transform<R: Read, W: Write>(input: R, out: W) -> Result<TransformStats, TransformError> {
+pub fn transform<R: Read, W: Write + Send>(input: R, out: W) -> Result<TransformStats, TransformError> {
     let mut hashing = HashingReader::new(input);
     let sample = read_sample(&mut hashing, SNIFF_BYTES).map_err(|source| TransformError::Read { source })?;
     let encoding = TextEncoding::detect(&sample);
@@ -108,112 +111,156 @@ pub fn transform<R: Read, W: Write>(input: R, out: W) -> Result<TransformStats, 
         .from_reader(Terminated::new(head.chain(hashing)));
 
     let schema = staging::schema();
-    let mut writer = FileWriter::try_new(out, &schema).map_err(|source| TransformError::Write { source })?;
-    let mut batch = BatchBuilder::new(schema.clone());
-    let mut stats = TransformStats {
-        rows: 0,
-        rows_with_cell_errors: 0,
-        rows_with_computed_cost: 0,
-        blank_lines: 0,
-        encoding: encoding.label(),
-        delimiter: char::from(delimiter),
-        sha256_of_input: String::new(),
-        input_bytes: 0,
-    };
+    std::thread::scope(|scope| {
+        let mut writer = Encoder::start(scope, out, schema.clone());
+        let mut batch = BatchBuilder::new(schema.clone());
+        let mut stats = TransformStats {
+            rows: 0,
+            rows_with_cell_errors: 0,
+            rows_with_computed_cost: 0,
+            blank_lines: 0,
+            encoding: encoding.label(),
+            delimiter: char::from(delimiter),
+            sha256_of_input: String::new(),
+            input_bytes: 0,
+        };
 
-    let mut layout: Option<ColumnLayout> = None;
-    let mut record = csv::ByteRecord::new();
-    let mut last_error_line: Option<u64> = None;
-    loop {
-        // The csv reader's own record position is where the read began, before any empty lines it
-        // skipped; the record's first line is found from the lines the read consumed instead.
-        let before = csv.position().line();
-        match csv.read_byte_record(&mut record) {
-            Ok(false) => {
-                // Empty lines at the very end of the file.
-                stats.blank_lines += csv.position().line().saturating_sub(before);
-                break;
-            }
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map(|p| p.line());
-                if e.is_io_error() {
-                    return Err(match e.into_kind() {
-                        csv::ErrorKind::Io(source) => TransformError::Read { source },
-                        // Not reached: `is_io_error()` means the kind is `Io`.
-                        other => TransformError::Csv {
-                            line,
-                            source: csv::Error::from(io::Error::other(format!("{other:?}"))),
-                        },
-                    });
+        let mut layout: Option<ColumnLayout> = None;
+        let mut record = csv::ByteRecord::new();
+        let mut last_error_line: Option<u64> = None;
+        loop {
+            // The csv reader's own record position is where the read began, before any empty lines it
+            // skipped; the record's first line is found from the lines the read consumed instead.
+            let before = csv.position().line();
+            match csv.read_byte_record(&mut record) {
+                Ok(false) => {
+                    // Empty lines at the very end of the file.
+                    stats.blank_lines += csv.position().line().saturating_sub(before);
+                    break;
                 }
-                // A CSV-level error on one record: mark it, unless the reader is stuck on it.
-                match line {
-                    Some(l) if last_error_line != Some(l) && layout.is_some() => {
-                        last_error_line = Some(l);
-                        stats.rows += 1;
-                        stats.rows_with_cell_errors += 1;
-                        batch.push_unreadable(l);
-                        flush_if_full(&mut batch, &mut writer)?;
+                Ok(true) => {}
+                Err(e) => {
+                    let line = e.position().map(|p| p.line());
+                    if e.is_io_error() {
+                        return Err(match e.into_kind() {
+                            csv::ErrorKind::Io(source) => TransformError::Read { source },
+                            // Not reached: `is_io_error()` means the kind is `Io`.
+                            other => TransformError::Csv {
+                                line,
+                                source: csv::Error::from(io::Error::other(format!("{other:?}"))),
+                            },
+                        });
+                    }
+                    // A CSV-level error on one record: mark it, unless the reader is stuck on it.
+                    match line {
+                        Some(l) if last_error_line != Some(l) && layout.is_some() => {
+                            last_error_line = Some(l);
+                            stats.rows += 1;
+                            stats.rows_with_cell_errors += 1;
+                            batch.push_unreadable(l);
+                            flush_if_full(&mut batch, &mut writer)?;
+                            continue;
+                        }
+                        _ => return Err(TransformError::Csv { line, source: e }),
+                    }
+                }
+            }
+            let consumed = csv.position().line().saturating_sub(before);
+            let embedded = record.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
+            let skipped = consumed.saturating_sub(embedded + 1);
+            stats.blank_lines += skipped;
+            let line = before + skipped;
+
+            if record.len() <= 1 && record.get(0).is_none_or(|f| trim_cell(&encoding.decode(f)).is_empty()) {
+                stats.blank_lines += 1;
+                continue;
+            }
+            let columns = match &layout {
+                Some(l) => l,
+                None => {
+                    let cells: Vec<String> = record.iter().map(|f| trim_cell(&encoding.decode(f)).to_owned()).collect();
+                    let header = ColumnLayout::from_header(&cells);
+                    if header.recognised() >= 3 {
+                        layout = Some(header);
                         continue;
                     }
-                    _ => return Err(TransformError::Csv { line, source: e }),
+                    layout.insert(ColumnLayout::canonical())
                 }
+            };
+            let row = Row::parse(columns, &record, encoding, line, style);
+            stats.rows += 1;
+            if !row.errors.is_empty() {
+                stats.rows_with_cell_errors += 1;
             }
-        }
-        let consumed = csv.position().line().saturating_sub(before);
-        let embedded = record.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
-        let skipped = consumed.saturating_sub(embedded + 1);
-        stats.blank_lines += skipped;
-        let line = before + skipped;
-
-        if record.len() <= 1 && record.get(0).is_none_or(|f| trim_cell(&encoding.decode(f)).is_empty()) {
-            stats.blank_lines += 1;
-            continue;
-        }
-        let columns = match &layout {
-            Some(l) => l,
-            None => {
-                let cells: Vec<String> = record.iter().map(|f| trim_cell(&encoding.decode(f)).to_owned()).collect();
-                let header = ColumnLayout::from_header(&cells);
-                if header.recognised() >= 3 {
-                    layout = Some(header);
-                    continue;
-                }
-                layout.insert(ColumnLayout::canonical())
+            if row.cost_computed {
+                stats.rows_with_computed_cost += 1;
             }
-        };
-        let row = Row::parse(columns, &record, encoding, line, style);
-        stats.rows += 1;
-        if !row.errors.is_empty() {
-            stats.rows_with_cell_errors += 1;
+            batch.push(&row);
+            flush_if_full(&mut batch, &mut writer)?;
         }
-        if row.cost_computed {
-            stats.rows_with_computed_cost += 1;
+        if batch.len() > 0 {
+            writer.send(batch.finish()?);
         }
-        batch.push(&row);
-        flush_if_full(&mut batch, &mut writer)?;
-    }
-    if batch.len() > 0 {
-        let b = batch.finish()?;
-        writer.write(&b).map_err(|source| TransformError::Write { source })?;
-    }
-    writer.finish().map_err(|source| TransformError::Write { source })?;
+        writer.finish()?;
 
-    // Hash whatever the CSV reader did not need (nothing, normally) so the checksum covers every byte.
-    let (_, mut hashing) = csv.into_inner().inner.into_inner();
-    io::copy(&mut hashing, &mut io::sink()).map_err(|source| TransformError::Read { source })?;
-    stats.input_bytes = hashing.bytes;
-    stats.sha256_of_input = hex::encode(hashing.hasher.finalize());
-    Ok(stats)
+        // Hash whatever the CSV reader did not need (nothing, normally) so the checksum covers every byte.
+        let (_, mut hashing) = csv.into_inner().inner.into_inner();
+        io::copy(&mut hashing, &mut io::sink()).map_err(|source| TransformError::Read { source })?;
+        stats.input_bytes = hashing.bytes;
+        stats.sha256_of_input = hex::encode(hashing.hasher.finalize());
+        Ok(stats)
+    })
 }
 
-fn flush_if_full<W: Write>(batch: &mut BatchBuilder, writer: &mut FileWriter<W>) -> Result<(), TransformError> {
+fn flush_if_full(batch: &mut BatchBuilder, writer: &mut Encoder<'_>) -> Result<(), TransformError> {
     if batch.len() >= BATCH_ROWS {
-        let b = batch.finish()?;
-        writer.write(&b).map_err(|source| TransformError::Write { source })?;
+        writer.send(batch.finish()?);
     }
     Ok(())
+}
+
+/// The staging file's encoder (Arrow IPC, LZ4-frame compressed buffers) on a second thread, so
+/// compressing and writing a batch overlaps parsing the next one. At most two batches wait for it.
+struct Encoder<'s> {
+    batches: Option<SyncSender<RecordBatch>>,
+    thread: ScopedJoinHandle<'s, Result<(), TransformError>>,
+}
+
+impl<'s> Encoder<'s> {
+    fn start<W: Write + Send + 's>(scope: &'s Scope<'s, '_>, out: W, schema: SchemaRef) -> Self {
+        let (tx, rx) = sync_channel::<RecordBatch>(2);
+        let thread = scope.spawn(move || {
+            let write = |source| TransformError::Write { source };
+            let options =
+                IpcWriteOptions::default().try_with_compression(Some(CompressionType::LZ4_FRAME)).map_err(write)?;
+            let mut writer = FileWriter::try_new_with_options(out, &schema, options).map_err(write)?;
+            for batch in rx {
+                writer.write(&batch).map_err(write)?;
+            }
+            writer.finish().map_err(write)
+        });
+        Encoder { batches: Some(tx), thread }
+    }
+
+    /// Queues a batch. If the encoder has stopped on an error, the batch is dropped and the error is
+    /// what [`Encoder::finish`] returns.
+    fn send(&mut self, batch: RecordBatch) {
+        if let Some(tx) = &self.batches
+            && tx.send(batch).is_err()
+        {
+            self.batches = None;
+        }
+    }
+
+    /// Waits for every queued batch to be written and the file to be finished.
+    fn finish(mut self) -> Result<(), TransformError> {
+        drop(self.batches.take());
+        self.thread.join().unwrap_or_else(|_| {
+            Err(TransformError::Write {
+                source: ArrowError::ComputeError("the staging encoder thread panicked".into()),
+            })
+        })
+    }
 }
 
 /// Reads up to `limit` bytes (fewer only at end of input).

@@ -41,6 +41,20 @@ pub enum ValidatorError {
         #[source]
         source: StagingError,
     },
+    /// Copying the staging object to a local temporary file failed (reading the object's body or
+    /// writing the file).
+    #[error("could not copy staging file {} to a local temporary file", object.key)]
+    Spool {
+        object: ObjectRef,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The validation thread panicked or was cancelled.
+    #[error("the validation worker failed")]
+    Worker {
+        #[source]
+        source: tokio::task::JoinError,
+    },
     #[error("staging file {} has sha256 {found}, the event says {}", object.key, object.sha256)]
     StagingChecksum { object: ObjectRef, found: String },
     #[error("catalogue {} is unreadable", object.key)]
@@ -96,7 +110,10 @@ impl Failure for ValidatorError {
             ValidatorError::UnreadableStaging { .. }
             | ValidatorError::StagingChecksum { .. }
             | ValidatorError::UnreadableCatalog { .. } => FailureCode::UnreadableInput,
-            ValidatorError::Output { .. } | ValidatorError::RowsNotConserved { .. } => FailureCode::Internal,
+            ValidatorError::Output { .. } | ValidatorError::RowsNotConserved { .. } | ValidatorError::Worker { .. } => {
+                FailureCode::Internal
+            }
+            ValidatorError::Spool { .. } => FailureCode::StorageUnavailable,
             ValidatorError::PublishFailed { .. } => FailureCode::PublishFailed,
             ValidatorError::Config { .. } => FailureCode::InvalidConfiguration,
         }
@@ -105,7 +122,7 @@ impl Failure for ValidatorError {
     fn is_retryable(&self) -> bool {
         match self {
             ValidatorError::Storage { source, .. } => source.is_retryable(),
-            ValidatorError::PublishFailed { .. } => true,
+            ValidatorError::PublishFailed { .. } | ValidatorError::Spool { .. } => true,
             _ => false,
         }
     }
@@ -115,6 +132,7 @@ impl Failure for ValidatorError {
             ValidatorError::ObjectNotFound { object, .. }
             | ValidatorError::UnreadableStaging { object, .. }
             | ValidatorError::StagingChecksum { object, .. }
+            | ValidatorError::Spool { object, .. }
             | ValidatorError::UnreadableCatalog { object, .. } => Some(object.clone()),
             _ => None,
         }

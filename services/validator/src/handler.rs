@@ -20,10 +20,12 @@ use pinta_contracts::events::{EventRef, ObjectRef, PipelineFailedV1, ProductionT
 use pinta_contracts::{Envelope, EventType, FailureCode, PintaEvent, Stage, layout, sha256_hex};
 use pinta_platform::ports::{Clock, EventPublisher, ObjectStore, ObjectStoreExt, PutOptions, StoreError};
 use pinta_platform::runner::{EventHandler, HandlerContext, HandlerError, source_of};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::ValidatorError;
 use crate::rules::RuleSet;
-use crate::stream::{StreamError, validate_staging};
+use crate::stream::{StreamError, validate_staging_file};
 use crate::validate::DaySummary;
 
 /// The validator service.
@@ -64,15 +66,9 @@ impl Validator {
         ctx: &HandlerContext,
     ) -> Result<DayOutcome, ValidatorError> {
         let day = event.production_date;
-        let staging_bytes = self
-            .store
-            .get_bytes(&event.staging.key)
-            .await
-            .map_err(|e| ValidatorError::input("staging file", &event.staging, e))?;
-        let found = sha256_hex(&staging_bytes);
-        if found != event.staging.sha256 {
-            return Err(ValidatorError::StagingChecksum { object: event.staging.clone(), found });
-        }
+        // The staging object is spooled to a local temporary file while it is hashed, and validated from
+        // there batch by batch: the validator's memory does not grow with the day.
+        let spool = self.spool_staging(&event.staging).await?;
         let catalog = match &event.catalog {
             Some(object) => Some(self.read_catalog(object).await?),
             None => None,
@@ -92,14 +88,20 @@ impl Validator {
         let supersedes = event.revision > 1 && current.as_ref().is_none_or(|r| event.revision > r.revision);
 
         let now = self.clock.now();
-        let streamed = validate_staging(&staging_bytes, day, catalog.as_ref(), &self.rules, now, Vec::new(), Vec::new())
-            .map_err(|e| match e {
-                StreamError::Staging { source } => {
-                    ValidatorError::UnreadableStaging { object: event.staging.clone(), source }
-                }
-                StreamError::Output { source } => ValidatorError::Output { source },
-            })?;
-        drop(staging_bytes);
+        let rules = self.rules.clone();
+        let streamed = tokio::task::spawn_blocking(move || {
+            let result = validate_staging_file(spool.path(), day, catalog.as_ref(), &rules, now);
+            drop(spool);
+            result
+        })
+        .await
+        .map_err(|source| ValidatorError::Worker { source })?
+        .map_err(|e| match e {
+            StreamError::Staging { source } => {
+                ValidatorError::UnreadableStaging { object: event.staging.clone(), source }
+            }
+            StreamError::Output { source } => ValidatorError::Output { source },
+        })?;
         let v = streamed.summary;
         if !v.is_conserved() {
             return Err(ValidatorError::RowsNotConserved {
@@ -174,6 +176,29 @@ impl Validator {
         Ok(DayOutcome { record, events })
     }
 
+    /// Copies the staging object into a temporary file, checking its SHA-256 against the event's.
+    async fn spool_staging(&self, object: &ObjectRef) -> Result<tempfile::NamedTempFile, ValidatorError> {
+        let got = self.store.get(&object.key).await.map_err(|e| ValidatorError::input("staging file", object, e))?;
+        let spool_error = |source| ValidatorError::Spool { object: object.clone(), source };
+        let spool = tempfile::NamedTempFile::new().map_err(spool_error)?;
+        let mut file = tokio::fs::File::from_std(spool.reopen().map_err(spool_error)?);
+        let mut input = got.into_async_read();
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = input.read(&mut buf).await.map_err(spool_error)?;
+            let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else { break };
+            hasher.update(chunk);
+            file.write_all(chunk).await.map_err(spool_error)?;
+        }
+        file.flush().await.map_err(spool_error)?;
+        let found = hex::encode(hasher.finalize());
+        if found != object.sha256 {
+            return Err(ValidatorError::StagingChecksum { object: object.clone(), found });
+        }
+        Ok(spool)
+    }
+
     async fn read_catalog(&self, object: &ObjectRef) -> Result<Catalog, ValidatorError> {
         let bytes =
             self.store.get_bytes(&object.key).await.map_err(|e| ValidatorError::input("catalogue", object, e))?;
@@ -191,9 +216,10 @@ impl Validator {
         match self.store.put_idempotent(key, payload.clone()).await {
             Ok(_) => {}
             Err(StoreError::Precondition { .. }) if supersedes => {
-                let kept = pinta_platform::versions::replace_keeping(self.store.as_ref(), key, payload, self.clock.now())
-                    .await
-                    .map_err(|e| ValidatorError::store("replacing", key, e))?;
+                let kept =
+                    pinta_platform::versions::replace_keeping(self.store.as_ref(), key, payload, self.clock.now())
+                        .await
+                        .map_err(|e| ValidatorError::store("replacing", key, e))?;
                 tracing::info!(key, kept_under = ?kept.kept_under, "previous version replaced");
             }
             Err(e) => return Err(ValidatorError::store("writing", key, e)),

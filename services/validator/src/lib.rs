@@ -28,9 +28,11 @@ pub mod validate;
 pub use config::ValidatorConfig;
 pub use error::{ConfigError, ValidatorError};
 pub use handler::{DayOutcome, Validator};
-pub use output::{OutputError, QuarantineEntry, read_quarantine_parquet, write_curated_parquet, write_quarantine_parquet};
+pub use output::{
+    OutputError, QuarantineEntry, read_quarantine_parquet, write_curated_parquet, write_quarantine_parquet,
+};
 pub use release::{QuarantinedNow, RevalidateError, Revalidation, Selection, revalidate};
 pub use rules::{RuleConfig, RuleSet, RuleSetError, Rules, Severity};
 pub use staging::{RowView, StagingColumns, StagingError, StagingRow, read_staging, staging_batches};
-pub use stream::{StreamError, StreamedDay, validate_staging};
+pub use stream::{StreamError, StreamedDay, validate_staging, validate_staging_file};
 pub use validate::{CuratedRow, DaySummary, QuarantinedRow, RowVerdict, Validation, validate};

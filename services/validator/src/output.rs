@@ -255,7 +255,14 @@ mod tests {
     fn quarantine_files_read_back_as_written() {
         let rows = vec![QuarantinedRow {
             line: 7,
-            raw: [Some("2025-01-01 08:00:00".into()), None, Some("-5".into()), Some("".into()), None, Some("Ana".into())],
+            raw: [
+                Some("2025-01-01 08:00:00".into()),
+                None,
+                Some("-5".into()),
+                Some("".into()),
+                None,
+                Some("Ana".into()),
+            ],
             reasons: vec![pinta_contracts::ReasonCode::MissingPaintType, pinta_contracts::ReasonCode::NegativeQuantity],
             detail: "detalle".into(),
             quantity: Some(-5),

@@ -2,7 +2,7 @@
 //! transformer writes: batch by batch as borrowed [`RowView`]s ([`StagingColumns`], what the streaming
 //! validator uses), or whole into owned [`StagingRow`]s (release and tests).
 
-use std::io::Cursor;
+use std::io::{Cursor, Read, Seek};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType, UInt64Type};
@@ -56,18 +56,17 @@ pub enum StagingError {
 /// Reads every row of a staging file.
 pub fn read_staging(bytes: &[u8]) -> Result<Vec<StagingRow>, StagingError> {
     let mut rows = Vec::new();
-    for batch in staging_batches(bytes)? {
+    for batch in staging_batches(Cursor::new(bytes))? {
         rows.extend(rows_from_batch(&batch?)?);
     }
     Ok(rows)
 }
 
 /// The record batches of a staging file, decoded one at a time.
-pub fn staging_batches(
-    bytes: &[u8],
-) -> Result<impl Iterator<Item = Result<RecordBatch, StagingError>> + '_, StagingError> {
-    let reader = arrow_ipc::reader::FileReader::try_new(Cursor::new(bytes), None)
-        .map_err(|source| StagingError::Ipc { source })?;
+pub fn staging_batches<R: Read + Seek>(
+    input: R,
+) -> Result<impl Iterator<Item = Result<RecordBatch, StagingError>>, StagingError> {
+    let reader = arrow_ipc::reader::FileReader::try_new(input, None).map_err(|source| StagingError::Ipc { source })?;
     Ok(reader.map(|b| b.map_err(|source| StagingError::Ipc { source })))
 }
 

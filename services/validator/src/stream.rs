@@ -1,19 +1,23 @@
 //! The validator's streaming core: a staging file judged batch by batch, never turned into owned rows.
 //!
-//! Pass 1 reads every batch and judges each row through borrowed [`RowView`]s with the same [`Judge`]
-//! as [`validate()`](crate::validate::validate); it keeps only the verdicts of failing rows and a
-//! digest per row for duplicates. The day's hold is then decided. Pass 2 reads the batches again and
-//! appends each row to the curated or the quarantine Parquet encoder, one batch at a time. What is held
-//! in memory is one decoded batch, the duplicate index, the failing rows' verdicts and the encoders'
-//! current row group — not the day.
+//! Each batch's rows are judged through borrowed [`RowView`]s with the same [`Judge`] as
+//! [`validate()`](crate::validate::validate) and appended at once to the curated or the quarantine
+//! Parquet encoder: a row's verdict depends only on earlier rows (duplicates), so it is final when the
+//! row is read. Only a day's hold needs the whole day; a held day (rare) is read a second time to put
+//! every row in quarantine. What is held in memory is one decoded batch, the duplicate index (a digest
+//! per row), the failing rows' verdicts and the encoders' output — not the day's rows.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufReader, Cursor, Write};
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::{Scope, ScopedJoinHandle};
 
 use arrow_array::builder::{Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::SchemaRef;
+use arrow_schema::{ArrowError, SchemaRef};
 use chrono::{DateTime, NaiveDate, Utc};
 use parquet::arrow::ArrowWriter;
 use pinta_contracts::ReasonCode;
@@ -57,97 +61,145 @@ fn parquet_error(source: parquet::errors::ParquetError) -> StreamError {
     StreamError::Output { source: OutputError::Parquet { source } }
 }
 
-/// A validated day: the figures, and the two Parquet files written to the caller's writers. Either
-/// file may have no rows (a valid file with the schema); the caller decides whether to store it
-/// (`rows_curated`/`held`, `rows_quarantined`).
+/// A validated day: the figures and the two Parquet files. Either file may have no rows (a valid file
+/// with the schema); the caller decides whether to store it (`held`, `rows_quarantined`).
 #[derive(Debug)]
-pub struct StreamedDay<C, Q> {
+pub struct StreamedDay {
     pub summary: DaySummary,
-    pub curated: C,
-    pub quarantine: Q,
+    pub curated: Vec<u8>,
+    pub quarantine: Vec<u8>,
 }
 
-/// Validates the staging file `staging` of `day` and writes the curated and the quarantine Parquet
-/// files (contracted schemas, snappy) to `curated` and `quarantine`. Same verdicts, same rows in the
-/// same order and the same summary as [`validate()`](crate::validate::validate) on the same rows.
-pub fn validate_staging<C: Write + Send, Q: Write + Send>(
+/// Validates the staging file `staging` (in memory) of `day` into the curated and the quarantine
+/// Parquet files (contracted schemas, snappy). Same verdicts, same rows in the same order and the same
+/// summary as [`validate()`](crate::validate::validate) on the same rows.
+pub fn validate_staging(
     staging: &[u8],
     day: NaiveDate,
     catalog: Option<&Catalog>,
     rules: &RuleSet,
     now: DateTime<Utc>,
-    mut curated: C,
-    mut quarantine: Q,
-) -> Result<StreamedDay<C, Q>, StreamError> {
-    let judge = Judge::new(day, catalog, rules, now);
+) -> Result<StreamedDay, StreamError> {
+    run(|| staging_batches(Cursor::new(staging)), day, catalog, rules, now)
+}
 
-    // Pass 1: verdicts. Only failing rows' verdicts are kept, with their row index.
+/// [`validate_staging`] for a staging file on disk, read batch by batch (what is in memory is one
+/// batch, not the file).
+pub fn validate_staging_file(
+    path: &Path,
+    day: NaiveDate,
+    catalog: Option<&Catalog>,
+    rules: &RuleSet,
+    now: DateTime<Utc>,
+) -> Result<StreamedDay, StreamError> {
+    let open = || {
+        let file = File::open(path).map_err(|source| StagingError::Ipc { source: ArrowError::from(source) })?;
+        staging_batches(BufReader::with_capacity(256 * 1024, file))
+    };
+    run(open, day, catalog, rules, now)
+}
+
+/// One pass routes every row as soon as it is judged: a row's verdict never depends on later rows
+/// (a duplicate is a repeat of an *earlier* row). Only the hold needs the whole day: when the day is
+/// held, which is rare, a second pass rewrites every row into the quarantine file.
+fn run<I, F>(
+    open: F,
+    day: NaiveDate,
+    catalog: Option<&Catalog>,
+    rules: &RuleSet,
+    now: DateTime<Utc>,
+) -> Result<StreamedDay, StreamError>
+where
+    F: Fn() -> Result<I, StagingError>,
+    I: Iterator<Item = Result<RecordBatch, StagingError>>,
+{
+    std::thread::scope(|scope| run_in(scope, open, day, catalog, rules, now))
+}
+
+fn run_in<'s, I, F>(
+    scope: &'s Scope<'s, '_>,
+    open: F,
+    day: NaiveDate,
+    catalog: Option<&Catalog>,
+    rules: &RuleSet,
+    now: DateTime<Utc>,
+) -> Result<StreamedDay, StreamError>
+where
+    F: Fn() -> Result<I, StagingError>,
+    I: Iterator<Item = Result<RecordBatch, StagingError>>,
+{
+    let judge = Judge::new(day, catalog, rules, now);
     let mut seen = DuplicateIndex::default();
+    // The failing rows' verdicts, by row index, for the held pass.
     let mut failures: Vec<(u64, RowVerdict)> = Vec::new();
+    let mut out = Router::new(scope)?;
     let mut rows_in = 0u64;
-    for batch in staging_batches(staging)? {
+    for batch in open()? {
         let batch = batch?;
         let cols = StagingColumns::new(&batch)?;
+        let mut c = CuratedBatch::with_capacity(cols.len());
+        let mut q = QuarantineBatch::default();
         for i in 0..cols.len() {
-            let verdict = judge.verdict(&cols.row(i), &mut seen);
-            if !verdict.passed() {
+            let row = cols.row(i);
+            let verdict = judge.verdict(&row, &mut seen);
+            if verdict.passed() {
+                out.curated(&mut c, &row);
+            } else {
+                out.quarantined(&mut q, &row, &verdict.reasons, &verdict.details.join("; "), false);
                 failures.push((rows_in, verdict));
             }
             rows_in += 1;
         }
+        out.send_curated(c)?;
+        q.write(&mut out.quarantine)?;
     }
     drop(seen);
     let rows_failed = failures.len() as u64;
-    let held = is_held(rules, rows_failed, rows_in);
-    let held_text = held.then(|| held_detail(rules, rows_failed, rows_in));
+    if !is_held(rules, rows_failed, rows_in) {
+        return out.finish(day, rows_in, rows_failed, false);
+    }
 
-    // Pass 2: every row to exactly one of the two files.
-    let mut out = Router {
-        curated: ArrowWriter::try_new(&mut curated, curated_schema(), Some(writer_properties()))
-            .map_err(parquet_error)?,
-        quarantine: ArrowWriter::try_new(&mut quarantine, quarantine_schema(), Some(writer_properties()))
-            .map_err(parquet_error)?,
-        kpis: KpiAccumulator::default(),
-        rows_curated: 0,
-        rows_quarantined: 0,
-        reason_counts: BTreeMap::new(),
-        liters_affected: 0,
-        cost_affected: -0.0,
-        failed_samples: Vec::new(),
-        held_samples: Vec::new(),
-    };
+    // Held: nothing is curated; every row goes to quarantine, good ones with `DAY_HELD`.
+    drop(out);
+    let held_text = held_detail(rules, rows_failed, rows_in);
+    let mut out = Router::new(scope)?;
     let mut failures = failures.into_iter().peekable();
     let mut index = 0u64;
-    for batch in staging_batches(staging)? {
+    for batch in open()? {
         let batch = batch?;
         let cols = StagingColumns::new(&batch)?;
-        let mut c = CuratedBatch::with_capacity(if held { 0 } else { cols.len() });
         let mut q = QuarantineBatch::default();
         for i in 0..cols.len() {
             let row = cols.row(i);
             match failures.next_if(|(at, _)| *at == index) {
                 Some((_, verdict)) => {
-                    let detail = verdict.details.join("; ");
-                    out.quarantined(&mut q, &row, &verdict.reasons, &detail, false);
+                    out.quarantined(&mut q, &row, &verdict.reasons, &verdict.details.join("; "), false)
                 }
-                None => match &held_text {
-                    Some(detail) => out.quarantined(&mut q, &row, &[ReasonCode::DayHeld], detail, true),
-                    None => out.curated(&mut c, &row),
-                },
+                None => out.quarantined(&mut q, &row, &[ReasonCode::DayHeld], &held_text, true),
             }
             index += 1;
         }
-        c.write(&mut out.curated)?;
         q.write(&mut out.quarantine)?;
     }
-    let summary = out.finish(day, rows_in, rows_failed, held)?;
-    Ok(StreamedDay { summary, curated, quarantine })
+    if index != rows_in {
+        // The file changed under us between the passes.
+        return Err(StreamError::Staging {
+            source: StagingError::Ipc {
+                source: ArrowError::InvalidArgumentError(format!(
+                    "the staging file had {rows_in} rows on the first read and {index} on the second"
+                )),
+            },
+        });
+    }
+    out.finish(day, rows_in, rows_failed, true)
 }
 
-/// Pass 2's state: the two encoders and the figures accumulated as rows are routed.
-struct Router<C: Write + Send, Q: Write + Send> {
-    curated: ArrowWriter<C>,
-    quarantine: ArrowWriter<Q>,
+/// The two encoders and the figures accumulated as rows are routed. The curated file, nearly every
+/// row, is encoded on a second thread while this one reads and judges the next batch.
+struct Router<'s> {
+    curated: Option<SyncSender<RecordBatch>>,
+    curated_encoder: ScopedJoinHandle<'s, Result<Vec<u8>, StreamError>>,
+    quarantine: ArrowWriter<Vec<u8>>,
     kpis: KpiAccumulator,
     rows_curated: u64,
     rows_quarantined: u64,
@@ -158,7 +210,49 @@ struct Router<C: Write + Send, Q: Write + Send> {
     held_samples: Vec<QuarantineSample>,
 }
 
-impl<C: Write + Send, Q: Write + Send> Router<C, Q> {
+/// Encodes the curated batches it receives until the sender is dropped; the file's bytes.
+fn encode_curated(batches: Receiver<RecordBatch>) -> Result<Vec<u8>, StreamError> {
+    let mut writer =
+        ArrowWriter::try_new(Vec::new(), curated_schema(), Some(writer_properties())).map_err(parquet_error)?;
+    for batch in batches {
+        writer.write(&batch).map_err(parquet_error)?;
+    }
+    writer.finish().map_err(parquet_error)?;
+    Ok(std::mem::take(writer.inner_mut()))
+}
+
+impl<'s> Router<'s> {
+    fn new(scope: &'s Scope<'s, '_>) -> Result<Self, StreamError> {
+        // Two batches in flight at most: memory stays bounded if the encoder is the slower side.
+        let (tx, rx) = sync_channel(2);
+        Ok(Router {
+            curated: Some(tx),
+            curated_encoder: scope.spawn(move || encode_curated(rx)),
+            quarantine: ArrowWriter::try_new(Vec::new(), quarantine_schema(), Some(writer_properties()))
+                .map_err(parquet_error)?,
+            kpis: KpiAccumulator::default(),
+            rows_curated: 0,
+            rows_quarantined: 0,
+            reason_counts: BTreeMap::new(),
+            liters_affected: 0,
+            // `-0.0`, what `Iterator::sum` gives for nothing.
+            cost_affected: -0.0,
+            failed_samples: Vec::new(),
+            held_samples: Vec::new(),
+        })
+    }
+
+    /// Hands a batch of curated rows to the encoder thread. If that thread has stopped (an encoding
+    /// error), its error is what [`Router::finish`] reports; here the batch is just not sent.
+    fn send_curated(&mut self, batch: CuratedBatch) -> Result<(), StreamError> {
+        if let (Some(batch), Some(tx)) = (batch.finish()?, &self.curated)
+            && tx.send(batch).is_err()
+        {
+            self.curated = None;
+        }
+        Ok(())
+    }
+
     fn curated(&mut self, batch: &mut CuratedBatch, row: &RowView<'_>) {
         let v = CuratedValues::of(row);
         self.kpis.add(v.quantity, v.cost, v.operator, v.paint_type);
@@ -191,9 +285,20 @@ impl<C: Write + Send, Q: Write + Send> Router<C, Q> {
         self.rows_quarantined += 1;
     }
 
-    fn finish(self, day: NaiveDate, rows_in: u64, rows_failed: u64, held: bool) -> Result<DaySummary, StreamError> {
-        self.curated.close().map_err(parquet_error)?;
-        self.quarantine.close().map_err(parquet_error)?;
+    fn finish(
+        mut self,
+        day: NaiveDate,
+        rows_in: u64,
+        rows_failed: u64,
+        held: bool,
+    ) -> Result<StreamedDay, StreamError> {
+        drop(self.curated.take());
+        let curated = self.curated_encoder.join().map_err(|_| StreamError::Output {
+            source: OutputError::Arrow {
+                source: ArrowError::ComputeError("the curated encoder thread panicked".into()),
+            },
+        })??;
+        self.quarantine.finish().map_err(parquet_error)?;
         let mut samples = self.failed_samples;
         samples.extend(self.held_samples);
         samples.truncate(MAX_SAMPLES);
@@ -211,7 +316,7 @@ impl<C: Write + Send, Q: Write + Send> Router<C, Q> {
             cost_affected: self.cost_affected,
             samples,
         };
-        Ok(summary)
+        Ok(StreamedDay { summary, curated, quarantine: std::mem::take(self.quarantine.inner_mut()) })
     }
 }
 
@@ -249,9 +354,10 @@ impl CuratedBatch {
         self.operator.append_option(v.operator);
     }
 
-    fn write<W: Write + Send>(mut self, writer: &mut ArrowWriter<W>) -> Result<(), StreamError> {
+    /// The batch, if it has rows.
+    fn finish(mut self) -> Result<Option<RecordBatch>, StreamError> {
         if self.rows == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.date.finish()),
@@ -261,7 +367,9 @@ impl CuratedBatch {
             Arc::new(self.cost.finish()),
             Arc::new(self.operator.finish()),
         ];
-        write_batch(writer, curated_schema(), columns)
+        RecordBatch::try_new(curated_schema(), columns)
+            .map(Some)
+            .map_err(|source| StreamError::Output { source: OutputError::Arrow { source } })
     }
 }
 
@@ -343,9 +451,7 @@ mod tests {
     fn catalog() -> Catalog {
         Catalog {
             operators: ["Ana", "Luis", "Marta"].map(|n| CatalogOperator { name: n.into(), active: true }).to_vec(),
-            paint_types: ["Esmalte", "Látex"]
-                .map(|n| CatalogPaint { name: n.into(), price_per_liter: 2.0 })
-                .to_vec(),
+            paint_types: ["Esmalte", "Látex"].map(|n| CatalogPaint { name: n.into(), price_per_liter: 2.0 }).to_vec(),
         }
     }
 
@@ -503,7 +609,7 @@ mod tests {
     fn assert_same_as_in_memory(rows: &[StagingRow], rules: &RuleSet) -> DaySummary {
         let expected = validate(rows, day(), Some(&catalog()), rules, now());
         let file = staging_file(rows, 1000);
-        let got = validate_staging(&file, day(), Some(&catalog()), rules, now(), Vec::new(), Vec::new()).unwrap();
+        let got = validate_staging(&file, day(), Some(&catalog()), rules, now()).unwrap();
         assert_eq!(got.summary, expected.summary());
         assert!(got.summary.is_conserved());
         assert_eq!(read_curated(got.curated), expected.curated);
@@ -552,6 +658,22 @@ mod tests {
     }
 
     #[test]
+    fn a_staging_file_on_disk_gives_what_the_same_bytes_in_memory_give() {
+        let rows: Vec<StagingRow> = (0..2500).map(row).collect();
+        let bytes = staging_file(&rows, 600);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("staging.arrow");
+        std::fs::write(&path, &bytes).unwrap();
+        let rules = RuleSet::default();
+        let from_disk = validate_staging_file(&path, day(), Some(&catalog()), &rules, now()).unwrap();
+        let in_memory = validate_staging(&bytes, day(), Some(&catalog()), &rules, now()).unwrap();
+        assert_eq!(from_disk.summary, in_memory.summary);
+        assert_eq!((from_disk.curated, from_disk.quarantine), (in_memory.curated, in_memory.quarantine));
+        let missing = validate_staging_file(&dir.path().join("nope.arrow"), day(), None, &rules, now());
+        assert!(matches!(missing, Err(StreamError::Staging { .. })), "{missing:?}");
+    }
+
+    #[test]
     fn an_empty_day_gives_two_empty_files() {
         let s = assert_same_as_in_memory(&[], &RuleSet::default());
         assert_eq!((s.rows_in, s.rows_curated, s.rows_quarantined, s.held), (0, 0, 0, false));
@@ -559,7 +681,7 @@ mod tests {
 
     #[test]
     fn a_file_that_is_not_staging_is_a_staging_error() {
-        let e = validate_staging(b"nope", day(), None, &RuleSet::default(), now(), Vec::new(), Vec::new()).unwrap_err();
+        let e = validate_staging(b"nope", day(), None, &RuleSet::default(), now()).unwrap_err();
         assert!(matches!(e, StreamError::Staging { source: StagingError::Ipc { .. } }), "{e:?}");
     }
 
@@ -567,7 +689,7 @@ mod tests {
     fn same_staging_same_bytes() {
         let rows: Vec<StagingRow> = (0..2500).map(row).collect();
         let file = staging_file(&rows, 700);
-        let run = || validate_staging(&file, day(), Some(&catalog()), &RuleSet::default(), now(), Vec::new(), Vec::new());
+        let run = || validate_staging(&file, day(), Some(&catalog()), &RuleSet::default(), now());
         let (a, b) = (run().unwrap(), run().unwrap());
         assert_eq!((a.curated, a.quarantine), (b.curated, b.quarantine));
     }

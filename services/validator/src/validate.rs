@@ -2,7 +2,7 @@
 //! quarantined rows, KPIs, the held decision). No I/O, so the historical backfill can reuse it.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
@@ -59,11 +59,7 @@ impl QuarantinedRow {
 /// A quarantined row as an event sample: the original values by curated column name.
 pub(crate) fn sample_of(line: u64, reasons: &[ReasonCode], raw: [Option<&str>; 6]) -> QuarantineSample {
     let names = [COL_DATE, COL_PAINT, COL_QUANTITY, COL_UNIT_COST, COL_COST, COL_OPERATOR];
-    let values = names
-        .iter()
-        .zip(raw)
-        .filter_map(|(n, v)| v.map(|v| ((*n).to_owned(), v.to_owned())))
-        .collect();
+    let values = names.iter().zip(raw).filter_map(|(n, v)| v.map(|v| ((*n).to_owned(), v.to_owned()))).collect();
     QuarantineSample { line, reasons: reasons.to_vec(), values }
 }
 
@@ -293,11 +289,12 @@ fn text_value<'a>(typed: Option<&'a str>, raw: Option<&'a str>) -> Option<&'a st
 }
 
 /// Rows already seen, by duplicate key: the typed values (floats by bit pattern, `-0.0` folded into
-/// `0.0`), kept as a 128-bit XXH3 digest of the key (collisions are out of reach at any day's size) and
-/// the line that had it first. About 24 bytes a row, instead of the row's strings.
+/// `0.0`), kept as a 96-bit XXH3 digest of the key (the chance of two different keys colliding in a
+/// million-row day is about 10^-17) and the line that had it first: 16 bytes a row, not the row's
+/// strings. A line past `u32::MAX` is remembered as `u32::MAX`.
 #[derive(Default)]
 pub(crate) struct DuplicateIndex {
-    first_seen: HashMap<u128, u64, BuildHasherDefault<DigestHasher>>,
+    first_seen: HashMap<[u32; 3], u32, BuildHasherDefault<DigestHasher>>,
     key: Vec<u8>,
 }
 
@@ -332,11 +329,12 @@ impl DuplicateIndex {
         opt(k, row.unit_cost, float);
         opt(k, row.cost, float);
         text(k, row.operator);
-        let digest = twox_hash::XxHash3_128::oneshot(k);
+        let d = twox_hash::XxHash3_128::oneshot(k);
+        let digest = [d as u32, (d >> 32) as u32, (d >> 64) as u32];
         match self.first_seen.entry(digest) {
-            Entry::Occupied(first) => Some(*first.get()),
+            Entry::Occupied(first) => Some(u64::from(*first.get())),
             Entry::Vacant(slot) => {
-                slot.insert(row.line);
+                slot.insert(u32::try_from(row.line).unwrap_or(u32::MAX));
                 None
             }
         }
@@ -355,11 +353,11 @@ impl Hasher for DigestHasher {
         for chunk in bytes.chunks(8) {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+            self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(word);
         }
     }
-    fn write_u128(&mut self, v: u128) {
-        self.0 = (v as u64) ^ ((v >> 64) as u64);
+    fn write_u32(&mut self, v: u32) {
+        self.0 = self.0.rotate_left(32) ^ u64::from(v);
     }
 }
 
@@ -380,8 +378,9 @@ impl Reasons {
 pub(crate) struct Judge<'c> {
     day: NaiveDate,
     rules: &'c RuleSet,
-    operators: Option<HashSet<&'c str>>,
-    paint_types: Option<HashSet<&'c str>>,
+    /// The catalogue's names, trimmed and sorted (binary search: no hashing per row).
+    operators: Option<Vec<&'c str>>,
+    paint_types: Option<Vec<&'c str>>,
     future_limit: NaiveDateTime,
 }
 
@@ -395,8 +394,8 @@ impl<'c> Judge<'c> {
         Judge {
             day,
             rules,
-            operators: catalog.map(|c| c.operators.iter().map(|o| o.name.trim()).collect()),
-            paint_types: catalog.map(|c| c.paint_types.iter().map(|p| p.name.trim()).collect()),
+            operators: catalog.map(|c| sorted(c.operators.iter().map(|o| o.name.trim()))),
+            paint_types: catalog.map(|c| sorted(c.paint_types.iter().map(|p| p.name.trim()))),
             future_limit: now.naive_utc() + Duration::minutes(rules.future_tolerance_minutes),
         }
     }
@@ -491,12 +490,12 @@ impl<'c> Judge<'c> {
         }
 
         if let (Some(known), Some(op)) = (&self.operators, operator)
-            && !known.contains(op)
+            && known.binary_search(&op).is_err()
         {
             r.add(rules, UnknownOperator, || format!("Operador desconocido ({})", shown(Some(op))));
         }
         if let (Some(known), Some(p)) = (&self.paint_types, paint)
-            && !known.contains(p)
+            && known.binary_search(&p).is_err()
         {
             r.add(rules, UnknownPaintType, || format!("Tipo de pintura desconocido ({})", shown(Some(p))));
         }
@@ -512,6 +511,13 @@ impl<'c> Judge<'c> {
         }
         r
     }
+}
+
+fn sorted<'c>(names: impl Iterator<Item = &'c str>) -> Vec<&'c str> {
+    let mut names: Vec<&str> = names.collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 fn detail_for(code: ReasonCode, raw: Option<Option<&str>>, row: &RowView<'_>) -> String {
@@ -677,12 +683,24 @@ pub(crate) struct KpiAccumulator {
 impl Default for KpiAccumulator {
     fn default() -> Self {
         // `-0.0`, the value `Iterator::sum` gives for no costs.
-        KpiAccumulator { liters: 0, total_cost: -0.0, operators: BTreeSet::new(), paint_types: BTreeSet::new(), rows: 0 }
+        KpiAccumulator {
+            liters: 0,
+            total_cost: -0.0,
+            operators: BTreeSet::new(),
+            paint_types: BTreeSet::new(),
+            rows: 0,
+        }
     }
 }
 
 impl KpiAccumulator {
-    pub(crate) fn add(&mut self, quantity: Option<i64>, cost: Option<f64>, operator: Option<&str>, paint: Option<&str>) {
+    pub(crate) fn add(
+        &mut self,
+        quantity: Option<i64>,
+        cost: Option<f64>,
+        operator: Option<&str>,
+        paint: Option<&str>,
+    ) {
         if let Some(q) = quantity {
             self.liters = self.liters.saturating_add(q);
         }

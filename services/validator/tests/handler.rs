@@ -403,6 +403,14 @@ async fn failures_are_classified() {
     assert_eq!(e.code(), FailureCode::UnreadableInput);
     assert!(!e.is_retryable());
 
+    // The staging object's bytes are not the ones the event announced: permanent, nothing validated.
+    let mut tampered = payload.clone();
+    tampered.staging.sha256 = "0".repeat(64);
+    let e = env.validator.process(&tampered, &ctx).await.unwrap_err();
+    assert!(matches!(&e, ValidatorError::StagingChecksum { found, .. } if *found == payload.staging.sha256), "{e:?}");
+    assert_eq!(e.code(), FailureCode::UnreadableInput);
+    assert!(!e.is_retryable());
+
     // A different curated file already there: permanent OBJECT_CONFLICT, nothing published.
     env.store.put_create(&layout::curated_key(day()), Bytes::from_static(b"other")).await.unwrap();
     let e = env.validator.process(payload, &ctx).await.unwrap_err();
