@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::TryStreamExt;
 use chrono::{NaiveDate, NaiveDateTime};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
@@ -413,16 +414,16 @@ impl ProductionSource for SqlSource {
 
     async fn rows_for_day(&self, day: NaiveDate) -> Result<Vec<SourceRow>, SourceError> {
         self.bounded(async {
-            let rows = sqlx::query(
+            let mut rows = sqlx::query(
                 "SELECT id, CAST(fecha_produccion AS CHAR), tipo_pintura, cantidad, costo_por_litro, costo_produccion, operador \
                  FROM produccion WHERE dia = ? ORDER BY id",
             )
             .bind(day.format("%Y-%m-%d").to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(query_failed)?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in rows {
+            .fetch(&self.pool);
+            // Each driver row is converted as it arrives: only the compact `SourceRow`s are kept, not
+            // the driver's rows as well (on a 1M-row day that was most of the extractor's memory).
+            let mut out = Vec::new();
+            while let Some(r) = rows.try_next().await.map_err(query_failed)? {
                 let id: i64 = r.try_get(0).map_err(query_failed)?;
                 let produced: Option<String> = r.try_get(1).map_err(query_failed)?;
                 out.push(SourceRow {
