@@ -151,7 +151,12 @@ async fn main() -> anyhow::Result<()> {
                 return out;
             }
             while out.received.len() < events {
-                match next_text(&mut ws).await {
+                let next = tokio::select! {
+                    n = next_text(&mut ws) => n,
+                    // Told to stop before `--events` notices came (e.g. the publisher stopped early).
+                    _ = drain_rx.wait_for(|drain| *drain) => break,
+                };
+                match next {
                     Some((t, text)) => {
                         if let Some(d) = published_date(&text) {
                             out.received.push((d, t));
