@@ -187,15 +187,25 @@ pub fn transform<R: Read, W: Write + Send>(input: R, out: W) -> Result<Transform
                     layout.insert(ColumnLayout::canonical())
                 }
             };
-            let row = Row::parse(columns, &record, encoding, line, style);
-            stats.rows += 1;
-            if !row.errors.is_empty() {
-                stats.rows_with_cell_errors += 1;
-            }
-            if row.cost_computed {
-                stats.rows_with_computed_cost += 1;
-            }
-            batch.push(&row);
+            // A UTF-8 file's record is checked as UTF-8 once, not cell by cell; a record that is not
+            // (a mis-encoded cell) is decoded cell by cell with the Windows-1252 fallback.
+            let fields = std::mem::take(&mut record);
+            let checked = match encoding {
+                TextEncoding::Utf8 => csv::StringRecord::from_byte_record(fields).map_err(|e| e.into_byte_record()),
+                TextEncoding::Windows1252 => Err(fields),
+            };
+            record = match checked {
+                Ok(text) => {
+                    let cells = |i: Option<usize>| text.get(i?).map(|c| Cow::Borrowed(trim_cell(c)));
+                    accept(Row::parse(columns, text.len(), cells, line, style), &mut stats, &mut batch);
+                    text.into_byte_record()
+                }
+                Err(bytes) => {
+                    let cells = |i: Option<usize>| cell(&bytes, i, encoding);
+                    accept(Row::parse(columns, bytes.len(), cells, line, style), &mut stats, &mut batch);
+                    bytes
+                }
+            };
             flush_if_full(&mut batch, &mut writer)?;
         }
         if batch.len() > 0 {
@@ -210,6 +220,18 @@ pub fn transform<R: Read, W: Write + Send>(input: R, out: W) -> Result<Transform
         stats.sha256_of_input = hex::encode(hashing.hasher.finalize());
         Ok(stats)
     })
+}
+
+/// Counts a parsed row and appends it to the batch.
+fn accept(row: Row<'_>, stats: &mut TransformStats, batch: &mut BatchBuilder) {
+    stats.rows += 1;
+    if !row.errors.is_empty() {
+        stats.rows_with_cell_errors += 1;
+    }
+    if row.cost_computed {
+        stats.rows_with_computed_cost += 1;
+    }
+    batch.push(&row);
 }
 
 fn flush_if_full(batch: &mut BatchBuilder, writer: &mut Encoder<'_>) -> Result<(), TransformError> {
@@ -356,16 +378,17 @@ fn cell<'a>(record: &'a csv::ByteRecord, index: Option<usize>, encoding: TextEnc
 }
 
 impl<'a> Row<'a> {
+    /// `cells(i)` is the trimmed text of cell `i`; the record has `width` cells.
     fn parse(
         layout: &ColumnLayout,
-        record: &'a csv::ByteRecord,
-        encoding: TextEncoding,
+        width: usize,
+        cells: impl Fn(Option<usize>) -> Option<Cow<'a, str>>,
         line: u64,
         style: DecimalStyle,
     ) -> Row<'a> {
-        let raw = |f: ProductionField| cell(record, layout.position(f), encoding);
+        let raw = |f: ProductionField| cells(layout.position(f));
         let mut errors = Vec::new();
-        if record.len() != layout.width {
+        if width != layout.width {
             errors.push(ReasonCode::MalformedLine);
         }
         let date_raw = raw(ProductionField::Date);
