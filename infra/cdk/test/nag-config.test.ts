@@ -77,8 +77,8 @@ describe('configuration', () => {
   });
 
   test('memory sizes follow the peak RSS measured in bench/RESULTS.md (1M-row day, x 1.25 headroom)', () => {
-    const measuredPeakMiB = { extractor: 992, transformer: 163, validator: 1232, notifier: 15 };
-    const expected = { extractor: 1280, transformer: 256, validator: 1600, notifier: 128 };
+    const measuredPeakMiB = { extractor: 388, transformer: 87, validator: 85, notifier: 15 };
+    const expected = { extractor: 512, transformer: 128, validator: 128, notifier: 128 };
     for (const env of ['dev', 'prod']) {
       const raw = fs.readFileSync(path.join(APP_DIR, 'config', `${env}.json`), 'utf8');
       expect(raw).toContain('bench/RESULTS.md');
