@@ -70,6 +70,9 @@ pub struct GatewayConfig {
     pub client_queue: usize,
     /// Quiet period before announcing backfilled days (default 2 s).
     pub backfill_debounce: Duration,
+    /// How long a WebSocket client's full queue is waited on before the client is dropped as stalled
+    /// (default 5 s; a burst of notices drains well within it).
+    pub stall_timeout: Duration,
     /// Recent days whose Parquet is cached (default 64).
     pub cache_days: usize,
     /// An OpenID Connect provider whose tokens are accepted (`PINTA_OIDC_ISSUER`, `PINTA_OIDC_AUDIENCE`,
@@ -87,6 +90,7 @@ impl Default for GatewayConfig {
             web_dist: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/web/dist")),
             client_queue: 32,
             backfill_debounce: Duration::from_secs(2),
+            stall_timeout: live::STALL_TIMEOUT,
             cache_days: 64,
             oidc: None,
         }
@@ -205,7 +209,7 @@ pub struct GatewayState {
 impl GatewayState {
     /// Must be called inside a Tokio runtime (it starts the backfill debouncer).
     pub fn new(store: Arc<dyn ObjectStore>, config: GatewayConfig) -> GatewayState {
-        let hub = Hub::new(config.client_queue, config.backfill_debounce);
+        let hub = Hub::with_stall_timeout(config.client_queue, config.backfill_debounce, config.stall_timeout);
         hub.spawn_debouncer();
         let mut auth = Authenticator::new(config.users.clone(), config.secret.clone(), config.session.as_secs());
         if let Some(o) = &config.oidc {

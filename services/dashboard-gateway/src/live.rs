@@ -3,8 +3,10 @@
 //! The [`Hub`] keeps the latest published day and fans notices out with a `tokio::sync::broadcast`
 //! channel. Each WebSocket client runs [`client_loop`], generic over a `Sink`/`Stream` pair so it can
 //! be tested with channels: on connect it sends the current latest day; each notice goes into a
-//! bounded per-client queue drained by the writer half; a client whose queue is full (it stopped
-//! reading) is dropped, so it never slows the others. If a client's broadcast receiver lags, it gets
+//! bounded per-client queue drained by the writer half. A full queue is waited on for up to
+//! [`Hub::stall_timeout`] — a burst of notices (a catch-up publishing many days at once) drains in
+//! that time — and a client whose queue stays full that long (it stopped reading) is dropped, so it
+//! never slows the others. If a client's broadcast receiver lags, it gets
 //! the current snapshot instead of the missed notices (the snapshot says everything they said).
 //! Notices of backfilled days are debounced: one notice after a quiet period, not one per day.
 //! [`follow_events`] feeds the hub from any [`EventReceiver`] (the in-process bus locally, the
@@ -21,6 +23,7 @@ use pinta_contracts::{Envelope, PintaEvent};
 use pinta_platform::ports::EventReceiver;
 use serde::Serialize;
 use tokio::sync::broadcast;
+use tokio::sync::mpsc::error::TrySendError;
 
 /// What a dashboard receives (JSON text frames).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -52,6 +55,8 @@ pub struct Hub {
     pub client_queue: usize,
     /// Quiet period before a backfill notice.
     pub debounce: Duration,
+    /// How long a client's full queue is waited on before the client is dropped.
+    pub stall_timeout: Duration,
     pub connected: AtomicU64,
     pub dropped: AtomicU64,
     pub notices: AtomicU64,
@@ -68,14 +73,21 @@ pub enum Ended {
     ClientGone,
     /// Writing failed.
     SendFailed,
-    /// Its queue was full: it stopped reading and was dropped.
+    /// Its queue stayed full for [`Hub::stall_timeout`]: it stopped reading and was dropped.
     Dropped,
     /// The hub is gone (shutdown).
     Shutdown,
 }
 
+/// Default [`Hub::stall_timeout`].
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Hub {
     pub fn new(client_queue: usize, debounce: Duration) -> Arc<Hub> {
+        Hub::with_stall_timeout(client_queue, debounce, STALL_TIMEOUT)
+    }
+
+    pub fn with_stall_timeout(client_queue: usize, debounce: Duration, stall_timeout: Duration) -> Arc<Hub> {
         let (tx, _) = broadcast::channel(1024);
         Arc::new(Hub {
             tx,
@@ -83,6 +95,7 @@ impl Hub {
             pending_backfill: Mutex::new(None),
             client_queue: client_queue.max(1),
             debounce,
+            stall_timeout,
             connected: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             notices: AtomicU64::new(0),
@@ -221,8 +234,18 @@ where
                         Err(broadcast::error::RecvError::Lagged(_)) => hub.snapshot().to_json(),
                         Err(broadcast::error::RecvError::Closed) => return Ended::Shutdown,
                     };
-                    if qtx.try_send(text).is_err() {
-                        return Ended::Dropped;
+                    match qtx.try_send(text) {
+                        Ok(()) => {}
+                        // A burst, or a client that stopped reading: the writer keeps draining while
+                        // this waits (both run in this task's `select!`).
+                        Err(TrySendError::Full(text)) => {
+                            match tokio::time::timeout(hub.stall_timeout, qtx.send(text)).await {
+                                Ok(Ok(())) => {}
+                                Ok(Err(_)) => return Ended::Shutdown,
+                                Err(_) => return Ended::Dropped,
+                            }
+                        }
+                        Err(TrySendError::Closed(_)) => return Ended::Shutdown,
                     }
                 }
                 item = incoming.next() => if item.is_none() { return Ended::ClientGone },
@@ -310,7 +333,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_that_stops_reading_is_dropped_and_the_others_keep_receiving() {
-        let hub = Hub::new(4, Duration::from_millis(50));
+        let hub = Hub::with_stall_timeout(4, Duration::from_millis(50), Duration::from_millis(200));
         // A sink that never accepts anything: the writer blocks on the first send.
         let (stuck_tx, _stuck_rx) = mpsc::channel::<String>(0);
         let (_keep, in_rx) = mpsc::unbounded::<()>();
@@ -335,6 +358,32 @@ mod tests {
         let n: serde_json::Value = serde_json::from_str(&ok_rx.next().await.unwrap()).unwrap();
         assert_eq!(n["date"], "2025-03-21");
         good.abort();
+    }
+
+    #[tokio::test]
+    async fn a_burst_larger_than_the_queue_reaches_a_reading_client_whole() {
+        // A catch-up publishes many live days back to back, faster than any writer: a client that
+        // reads is not mistaken for a stalled one.
+        let hub = Hub::new(4, Duration::from_millis(50));
+        let (tx, mut rx) = mpsc::unbounded::<String>();
+        let (_keep, in_rx) = mpsc::unbounded::<()>();
+        let h = hub.clone();
+        let client = tokio::spawn(async move { client_loop(&h, tx, in_rx).await });
+        rx.next().await.unwrap(); // the snapshot
+        while hub.connected.load(Ordering::Relaxed) < 1 {
+            tokio::task::yield_now().await;
+        }
+        let days: Vec<NaiveDate> = (1..=100u64).map(|d| day(1) + chrono::Days::new(d)).collect();
+        for d in &days {
+            hub.published(*d, false);
+        }
+        for d in &days {
+            let n: serde_json::Value = serde_json::from_str(&rx.next().await.unwrap()).unwrap();
+            assert_eq!(n["date"], d.to_string());
+        }
+        assert_eq!(hub.dropped.load(Ordering::Relaxed), 0);
+        assert!(!client.is_finished());
+        client.abort();
     }
 
     #[tokio::test]

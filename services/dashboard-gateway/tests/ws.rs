@@ -90,7 +90,8 @@ async fn a_thousand_clients_all_receive_the_notification() {
 #[tokio::test]
 async fn a_client_that_stops_reading_is_dropped_while_the_others_keep_receiving() {
     let dir = tempfile::tempdir().unwrap();
-    let state = open_state(store(dir.path()));
+    let config = pinta_dashboard_gateway::GatewayConfig { stall_timeout: Duration::from_millis(300), ..Default::default() };
+    let state = GatewayState::new(store(dir.path()), config);
     let addr = start(state.clone()).await;
     let _stalled = connect(addr).await; // never read again
     let mut good = connect(addr).await;
