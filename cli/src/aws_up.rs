@@ -24,7 +24,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{FixedOffset, NaiveDate};
 use pinta_contracts::{Envelope, PintaEvent, layout};
-use pinta_extractor::Extractor;
+use pinta_extractor::{Extractor, IncrementalConfig};
 use pinta_extractor::reconcile::Reconciler;
 use pinta_platform::aws::config::{Env, UpConfig};
 use pinta_platform::aws::{S3ObjectStore, SnsPublisher, SqsDeadLetterStore, SqsReceiver};
@@ -105,7 +105,8 @@ fn until_next_midnight(clock: &PlantClock, offset: FixedOffset) -> Duration {
     next.and_then(|d| d.to_std().ok()).unwrap_or(Duration::from_secs(3600))
 }
 
-/// Extracts every source day without a raw file in the bucket, oldest first.
+/// Extracts every source day without a raw file in the bucket, oldest first, then re-publishes days
+/// whose source rows changed since they were extracted (as a new revision).
 async fn catch_up(extractor: &Extractor, publisher: &dyn EventPublisher, today: NaiveDate) -> anyhow::Result<usize> {
     let from = NaiveDate::from_ymd_opt(1990, 1, 1).unwrap_or(today);
     let pending = extractor.pending_days(from, today).await?;
@@ -115,7 +116,19 @@ async fn catch_up(extractor: &Extractor, publisher: &dyn EventPublisher, today: 
             eprintln!("pinta:   {day}: extraction failed: {}", error_chain(&e));
         }
     }
-    Ok(n)
+    // Incremental pass: extracted days whose source rows changed since are re-published as a new revision.
+    match extractor.refresh_changed(publisher, &EXTRACT_RETRY).await {
+        Ok(r) => {
+            for (day, revision) in &r.republished {
+                println!("pinta: {day} changed in the source: re-published as revision {revision}");
+            }
+            Ok(n + r.republished.len())
+        }
+        Err(e) => {
+            eprintln!("pinta:   checking for changed days failed: {}", error_chain(&e));
+            Ok(n)
+        }
+    }
 }
 
 /// Runs the stack until SIGINT / SIGTERM; exits 0 after a clean stop.
@@ -126,6 +139,7 @@ pub async fn run(config: Config, source_given: bool, args: UpArgs) -> anyhow::Re
     let up = UpConfig::from_env(&env).context("pinta up --aws: invalid AWS configuration")?;
     let gateway_config = pinta_dashboard_gateway::GatewayConfig::from_env(args.bind)?;
     let rules = pinta_validator::ValidatorConfig::from_env()?.rules;
+    let incremental = IncrementalConfig::from_env()?;
     let notifier_config = pinta_notifier::NotifierConfig::from_env(config.outbox_dir())?;
     let sdk = pinta_platform::aws::sdk_config(&up.aws).await;
     println!(
@@ -168,7 +182,8 @@ pub async fn run(config: Config, source_given: bool, args: UpArgs) -> anyhow::Re
     let notifier = Arc::new(
         pinta_notifier::Notifier::with_topic(notifier_config, store.clone(), clock.clone(), alert_topic).await?,
     );
-    let extractor = Extractor::new(source.clone() as Arc<dyn ProductionSource>, store.clone(), clock.clone());
+    let extractor = Extractor::new(source.clone() as Arc<dyn ProductionSource>, store.clone(), clock.clone())
+        .with_incremental(incremental);
     let reconciler = Reconciler::new(store.clone(), clock.clone());
 
     let today = plant_today(&clock, offset);

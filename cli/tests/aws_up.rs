@@ -165,6 +165,51 @@ async fn up_aws_runs_the_whole_stack_in_one_process_and_stops_cleanly() {
         "{}",
         String::from_utf8_lossy(&list.stdout)
     );
+
+    // Incremental extraction: a row of the day corrected in the source (+1000 L) while the stack was
+    // down is picked up at the next start, and the day is re-published as revision 2.
+    let db = sqlx::AnyPool::connect(&source).await.expect("the source database");
+    let changed = sqlx::query(
+        "UPDATE produccion SET cantidad = cantidad + 1000, costo_produccion = costo_por_litro * cantidad, \
+         actualizado_en = UTC_TIMESTAMP() WHERE dia = '2025-03-31' AND cantidad IS NOT NULL ORDER BY id LIMIT 1",
+    )
+    .execute(&db)
+    .await
+    .expect("correct a row");
+    assert_eq!(changed.rows_affected(), 1);
+    db.close().await;
+    let mut cmd = clean_command(&pinta_bin(), &env);
+    cmd.arg("--data-dir").arg(&data_dir).args([
+        "--source",
+        &source,
+        "up",
+        "--aws",
+        "--no-seed",
+        "--port",
+        &free_port().to_string(),
+    ]);
+    let mut again = Proc::spawn("pinta-up-aws-2", cmd, work.path());
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let revised = loop {
+        again.assert_running();
+        assert!(Instant::now() < deadline, "no revision 2 of {day} on the public topic{}", again.logs());
+        let found = drain(&public_watch, Duration::from_secs(2)).await.into_iter().find_map(|e| match e.decode() {
+            Ok(PintaEvent::ProductionPublishedV1(p)) if p.production_date == day && p.revision == 2 => Some(p),
+            _ => None,
+        });
+        if let Some(p) = found {
+            break p;
+        }
+    };
+    assert_eq!(revised.rows_in, published.rows_in, "a corrected row, not a new one");
+    assert_eq!(revised.rows_curated + revised.rows_quarantined, revised.rows_in, "rows are conserved");
+    let curated = store.get_bytes(&layout::curated_key(day)).await.expect("curated object in S3");
+    assert_eq!(pinta_contracts::sha256_hex(&curated), revised.curated.sha256, "the object is revision 2's");
+    assert_ne!(revised.raw.sha256, published.raw.sha256, "revision 2 was extracted again from the changed source");
+    assert!(again.out().contains("re-published as revision 2"), "{}", again.logs());
+    again.signal("-INT");
+    let status = again.wait_exit(Duration::from_secs(60));
+    assert!(status.success(), "pinta up --aws must exit 0 on SIGINT, got {status}{}", again.logs());
 }
 
 #[test]
