@@ -80,7 +80,7 @@ pub fn validate_staging(
     rules: &RuleSet,
     now: DateTime<Utc>,
 ) -> Result<StreamedDay, StreamError> {
-    run(|| staging_batches(Cursor::new(staging)), day, catalog, rules, now)
+    std::thread::scope(|scope| run(scope, || staging_batches(Cursor::new(staging)), day, catalog, rules, now))
 }
 
 /// [`validate_staging`] for a staging file on disk, read batch by batch (what is in memory is one
@@ -96,27 +96,14 @@ pub fn validate_staging_file(
         let file = File::open(path).map_err(|source| StagingError::Ipc { source: ArrowError::from(source) })?;
         staging_batches(BufReader::with_capacity(256 * 1024, file))
     };
-    run(open, day, catalog, rules, now)
+    std::thread::scope(|scope| run(scope, open, day, catalog, rules, now))
 }
 
 /// One pass routes every row as soon as it is judged: a row's verdict never depends on later rows
 /// (a duplicate is a repeat of an *earlier* row). Only the hold needs the whole day: when the day is
-/// held, which is rare, a second pass rewrites every row into the quarantine file.
-fn run<I, F>(
-    open: F,
-    day: NaiveDate,
-    catalog: Option<&Catalog>,
-    rules: &RuleSet,
-    now: DateTime<Utc>,
-) -> Result<StreamedDay, StreamError>
-where
-    F: Fn() -> Result<I, StagingError>,
-    I: Iterator<Item = Result<RecordBatch, StagingError>>,
-{
-    std::thread::scope(|scope| run_in(scope, open, day, catalog, rules, now))
-}
-
-fn run_in<'s, I, F>(
+/// held, which is rare, a second pass rewrites every row into the quarantine file. The curated
+/// encoder runs on a thread of `scope`.
+fn run<'s, I, F>(
     scope: &'s Scope<'s, '_>,
     open: F,
     day: NaiveDate,

@@ -356,9 +356,6 @@ impl Hasher for DigestHasher {
             self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(word);
         }
     }
-    fn write_u32(&mut self, v: u32) {
-        self.0 = self.0.rotate_left(32) ^ u64::from(v);
-    }
 }
 
 struct Reasons {
