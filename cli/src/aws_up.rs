@@ -38,7 +38,7 @@ use pinta_platform::sql::SqlSource;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::PlantClock;
-use crate::commands::{UpArgs, demo_params};
+use crate::commands::{UpArgs, catch_up, demo_params};
 use crate::config::Config;
 use crate::seed;
 
@@ -103,32 +103,6 @@ fn until_next_midnight(clock: &PlantClock, offset: FixedOffset) -> Duration {
     let next = (now.date_naive() + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).unwrap_or_default();
     let next = next.and_local_timezone(offset).single().map(|t| t.signed_duration_since(now));
     next.and_then(|d| d.to_std().ok()).unwrap_or(Duration::from_secs(3600))
-}
-
-/// Extracts every source day without a raw file in the bucket, oldest first, then re-publishes days
-/// whose source rows changed since they were extracted (as a new revision).
-async fn catch_up(extractor: &Extractor, publisher: &dyn EventPublisher, today: NaiveDate) -> anyhow::Result<usize> {
-    let from = NaiveDate::from_ymd_opt(1990, 1, 1).unwrap_or(today);
-    let pending = extractor.pending_days(from, today).await?;
-    let n = pending.len();
-    for day in pending {
-        if let Err(e) = extractor.extract_and_publish(publisher, Some(day), &EXTRACT_RETRY).await {
-            eprintln!("pinta:   {day}: extraction failed: {}", error_chain(&e));
-        }
-    }
-    // Incremental pass: extracted days whose source rows changed since are re-published as a new revision.
-    match extractor.refresh_changed(publisher, &EXTRACT_RETRY).await {
-        Ok(r) => {
-            for (day, revision) in &r.republished {
-                println!("pinta: {day} changed in the source: re-published as revision {revision}");
-            }
-            Ok(n + r.republished.len())
-        }
-        Err(e) => {
-            eprintln!("pinta:   checking for changed days failed: {}", error_chain(&e));
-            Ok(n)
-        }
-    }
 }
 
 /// Runs the stack until SIGINT / SIGTERM; exits 0 after a clean stop.
@@ -250,7 +224,7 @@ pub async fn run(config: Config, source_given: bool, args: UpArgs) -> anyhow::Re
     if !report.reemitted.is_empty() {
         println!("pinta: resuming {} unfinished day(s) from a previous run", report.reemitted.len());
     }
-    let pending = catch_up(&extractor, publisher.as_ref(), today).await?;
+    let pending = catch_up(&extractor, publisher.as_ref(), today, &EXTRACT_RETRY).await?;
     println!(
         "pinta: {} day(s) sent for processing; daily extraction at 00:00 UTC{offset}. Ctrl-C stops.",
         report.reemitted.len() + pending
@@ -268,7 +242,7 @@ pub async fn run(config: Config, source_given: bool, args: UpArgs) -> anyhow::Re
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep(next_midnight) => {
-                match catch_up(&extractor, publisher.as_ref(), plant_today(&clock, offset)).await {
+                match catch_up(&extractor, publisher.as_ref(), plant_today(&clock, offset), &EXTRACT_RETRY).await {
                     Ok(n) => println!("pinta: daily extraction: {n} new day(s)"),
                     Err(e) => eprintln!("pinta: daily extraction failed: {e:#}"),
                 }

@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use pinta_contracts::control::DayStatus;
 use pinta_contracts::{Envelope, PintaEvent};
 use pinta_platform::ports::{EventReceiver, ProductionSource, replay_dead_letter};
+use pinta_platform::retry::RetryPolicy;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Embedded;
@@ -383,21 +384,33 @@ fn plant_today(app: &Embedded, offset: FixedOffset) -> NaiveDate {
     app.clock.now().with_timezone(&offset).date_naive()
 }
 
-/// Extracts every source day without a raw file, oldest first, then re-publishes changed days.
-async fn catch_up(app: &Embedded, today: NaiveDate) -> anyhow::Result<usize> {
+/// Extracts every source day without a raw file, oldest first, then re-publishes days whose source
+/// rows changed since they were extracted (as a new revision); the number of days sent. Used by
+/// `pinta up` and `pinta up --aws`, at start-up and at 00:00.
+pub(crate) async fn catch_up(
+    extractor: &pinta_extractor::Extractor,
+    publisher: &dyn pinta_platform::ports::EventPublisher,
+    today: NaiveDate,
+    retry: &RetryPolicy,
+) -> anyhow::Result<usize> {
+    use pinta_platform::runner::error_chain;
     let from = NaiveDate::from_ymd_opt(1990, 1, 1).unwrap_or(today);
-    let pending = app.extractor.pending_days(from, today).await?;
+    let pending = extractor.pending_days(from, today).await?;
     let n = pending.len();
     for day in pending {
-        if let Err(e) = app.extractor.extract_and_publish(app.publisher.as_ref(), Some(day), &app.retry).await {
-            eprintln!("  {day}: extraction failed: {}", pinta_platform::runner::error_chain(&e));
+        if let Err(e) = extractor.extract_and_publish(publisher, Some(day), retry).await {
+            eprintln!("pinta:   {day}: extraction failed: {}", error_chain(&e));
         }
     }
-    // Incremental pass: extracted days whose source rows changed since are re-published as a new revision.
-    match app.extractor.refresh_changed(app.publisher.as_ref(), &app.retry).await {
-        Ok(r) => Ok(n + r.republished.len()),
+    match extractor.refresh_changed(publisher, retry).await {
+        Ok(r) => {
+            for (day, revision) in &r.republished {
+                println!("pinta: {day} changed in the source: re-published as revision {revision}");
+            }
+            Ok(n + r.republished.len())
+        }
         Err(e) => {
-            eprintln!("  checking for changed days failed: {}", pinta_platform::runner::error_chain(&e));
+            eprintln!("pinta:   checking for changed days failed: {}", error_chain(&e));
             Ok(n)
         }
     }
@@ -472,7 +485,7 @@ async fn up_cmd(config: Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     if !report.reemitted.is_empty() {
         println!("pinta: resuming {} unfinished day(s) from a previous run", report.reemitted.len());
     }
-    let pending = catch_up(&app, today).await?;
+    let pending = catch_up(&app.extractor, app.publisher.as_ref(), today, &app.retry).await?;
     let total = report.reemitted.len() + pending;
     if total > 0 {
         println!("pinta: processing {total} day(s) …");
@@ -503,7 +516,7 @@ async fn up_cmd(config: Config, args: UpArgs) -> anyhow::Result<ExitCode> {
             _ = stop_signal() => break,
             _ = tokio::time::sleep(next_midnight) => {
                 let today = plant_today(&app, offset);
-                match catch_up(&app, today).await {
+                match catch_up(&app.extractor, app.publisher.as_ref(), today, &app.retry).await {
                     Ok(n) => println!("pinta: daily extraction: {n} new day(s)"),
                     Err(e) => eprintln!("pinta: daily extraction failed: {e:#}"),
                 }
