@@ -80,6 +80,22 @@ def _metrics(port):
     return out
 
 
+def _stop(*procs):
+    """Closes each started process's stdin (its signal to finish) and waits; kills one that hangs."""
+    for p in procs:
+        if p is None:
+            continue
+        try:
+            p.stdin.close()
+        except OSError:
+            pass
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def one(bins, work, clients, slow, events, spacing_s, sources, log):
     port = free_port()
     store = tempfile.mkdtemp(prefix="store-", dir=work)
@@ -122,18 +138,7 @@ def one(bins, work, clients, slow, events, spacing_s, sources, log):
         res = _json_line(cl.stdout, "fanout-client result", timeout=300)
         cl.wait(timeout=60)
     finally:
-        for p in (cl, gw):
-            if p is None:
-                continue
-            try:
-                p.stdin.close()
-            except OSError:
-                pass
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        _stop(cl, gw)
         gw_log.close()
         cl_log.close()
         shutil.rmtree(store, ignore_errors=True)
@@ -193,18 +198,7 @@ def drop_point(bins, work, sources, max_notices=100_000):
             cl.stdin.flush()
             res = _json_line(cl.stdout, "fanout-client result", timeout=300)
         finally:
-            for p in (cl, gw):
-                if p is None:
-                    continue
-                try:
-                    p.stdin.close()
-                except OSError:
-                    pass
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            _stop(cl, gw)
             shutil.rmtree(store, ignore_errors=True)
     got = sum(len(v) for v in res["received_ns"].values())
     return {"notices_published": flood["flood"], "dropped": flood["dropped"], "slow_ended": res["slow_ended"],
