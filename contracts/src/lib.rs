@@ -6,6 +6,8 @@
 //! * [`layout`] — the bucket layout (a compatibility contract with the replaced system).
 //! * [`tables`] — the Arrow schemas of the curated and quarantine Parquet files.
 //! * [`asyncapi`] — the AsyncAPI 3 document of channels and messages (committed as `asyncapi.json`).
+//! * [`glue`] — the Glue columns of the analyst tables, generated from [`tables`] (committed as
+//!   `glue-tables.json`).
 //! * [`schemas`] — JSON Schemas generated from the payload types (committed under `schemas/`).
 //! * [`catalog`] — the catalogue snapshot (operators, paint types) rows are validated against.
 //! * [`control`] — bookkeeping records under `_control/` (day completion records).
@@ -18,6 +20,7 @@ pub mod catalog;
 pub mod control;
 pub mod envelope;
 pub mod events;
+pub mod glue;
 pub mod layout;
 pub mod reasons;
 pub mod schemas;

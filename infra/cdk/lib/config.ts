@@ -124,6 +124,15 @@ export interface PintaConfig {
     /** Percentage of forecasted spend that notifies the alerts topic. */
     readonly forecastThresholdPercent: number;
   };
+  /** The analysts' catalogue of the lake: Glue tables `produccion`/`cuarentena` and an Athena workgroup. */
+  readonly analytics: {
+    /** First month (`YYYY-MM`) of the partition projection on the month folder; the range ends at NOW. */
+    readonly firstMonth: string;
+    /** Per-query data-scanned limit of the analysts' workgroup, in MiB (Athena's minimum is 10 MB). */
+    readonly bytesScannedCutoffPerQueryMb: number;
+    /** Days after which query results under `athena-results/` of the log bucket expire. */
+    readonly resultsExpirationDays: number;
+  };
 }
 
 /** Reads `config/<env>.json` relative to the CDK app directory. */
@@ -190,6 +199,13 @@ export function validateConfig(c: PintaConfig): void {
   need(!c.cognito.enabled || !!c.cognito.domainPrefix, 'cognito.domainPrefix is required when cognito.enabled');
   need(!c.gateway.certificateArn || !!c.gateway.domainName, 'gateway.domainName is required when gateway.certificateArn is set');
   need(c.budget.monthlyLimitUsd > 0, 'budget.monthlyLimitUsd must be > 0');
+  const a = c.analytics;
+  need(/^\d{4}-(0[1-9]|1[0-2])$/.test(a?.firstMonth ?? ''), 'analytics.firstMonth must be YYYY-MM');
+  need(
+    Number.isInteger(a?.bytesScannedCutoffPerQueryMb) && a.bytesScannedCutoffPerQueryMb * 1024 * 1024 >= 10_000_000,
+    'analytics.bytesScannedCutoffPerQueryMb must be an integer >= 10 (Athena minimum 10 MB)',
+  );
+  need(Number.isInteger(a?.resultsExpirationDays) && a.resultsExpirationDays >= 1, 'analytics.resultsExpirationDays must be an integer >= 1');
   if (errors.length > 0) {
     throw new Error(`invalid Pinta configuration "${c.envName}":\n - ${errors.join('\n - ')}`);
   }

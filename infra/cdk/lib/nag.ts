@@ -67,6 +67,17 @@ export function applyNagSuppressions(stack: PintaStack): void {
     true,
   );
 
+  NagSuppressions.addResourceSuppressions(stack.analytics.analystPolicy, [
+    {
+      id: 'AwsSolutions-IAM5',
+      reason:
+        'The analyst reads exactly the objects of the two catalogued tables (s3:GetObject on produccion/* and cuarentena/*, which Athena reads for them) ' +
+        'and reads/writes its query results under athena-results/ of the log bucket (s3:GetObject/PutObject/AbortMultipartUpload/ListMultipartUploadParts); ' +
+        'an S3 prefix can only be expressed as an object ARN ending in "/*".',
+      appliesTo: [BUCKET_PREFIX_OBJECTS, { regex: '/^Resource::<LogBucket[0-9A-F]*\\.Arn>\\/athena-results\\/\\*$/g' }],
+    },
+  ]);
+
   if (c.gateway.allowedCidr === '0.0.0.0/0') {
     NagSuppressions.addResourceSuppressions(
       stack.node.findChild('LoadBalancerSecurityGroup'),

@@ -22,6 +22,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { Analytics } from './analytics';
 import { binaryName } from './app';
 import { PintaConfig, STAGE_SERVICES, StageService } from './config';
 import { applyNagSuppressions } from './nag';
@@ -104,6 +105,8 @@ export class PintaStack extends Stack {
   /** PINTA_USERS of the dashboards, when Cognito is not used. */
   public dashboardUsersSecret?: secretsmanager.Secret;
   public readonly alarms: cloudwatch.Alarm[] = [];
+  /** Glue tables of the lake, the analysts' Athena workgroup and the "analyst" policy (lib/analytics.ts). */
+  public readonly analytics: Analytics;
 
   private readonly prefix: string;
   private readonly removalPolicy: RemovalPolicy;
@@ -460,6 +463,9 @@ export class PintaStack extends Stack {
         },
       ],
     });
+
+    // ------------------------------------------------------------- analytics
+    this.analytics = new Analytics(this, 'Analytics', { config: c, dataBucket: this.dataBucket, logBucket: this.logBucket });
 
     // ---------------------------------------------------------------- outputs
     new CfnOutput(this, 'DataBucketName', { value: this.dataBucket.bucketName });
